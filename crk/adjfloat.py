@@ -1,0 +1,89 @@
+"""AdjFloat: a replicated Python float whose arithmetic is recorded (pyadjoint's name)."""
+from . import numpy_rules as R
+from .block_variable import BlockVariable
+from .overloaded_type import OverloadedType, register_overloaded_type
+from . import primitive
+from .primitive import apply, apply_scalar
+
+
+class AdjFloat(float, OverloadedType):
+    """A float on the tape. Replicated: every rank holds the same value.
+
+    Arithmetic with floats, AdjFloats and arrays is recorded; numpy ufuncs (``np.exp(x)``) too.
+    ``math.exp(x)`` and ``float(x)`` leave the tape: use numpy or crk functions instead.
+    """
+
+    __slots__ = ("_bv",)
+
+    def __new__(cls, value=0.0, *args, **kwargs):
+        self = float.__new__(cls, value)
+        self._bv = None
+        return self
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def _ad_create_checkpoint(self):
+        return float(self)
+
+    def _ad_from_value(self, value):
+        return AdjFloat(value)
+
+    def create_block_variable(self):
+        bv = BlockVariable(float(self))
+        self._bv = bv
+        return bv
+
+    # recorded arithmetic
+    def __add__(self, other):
+        return apply_scalar(R.add, self, other)
+
+    def __radd__(self, other):
+        return apply_scalar(R.add, other, self)
+
+    def __sub__(self, other):
+        return apply_scalar(R.subtract, self, other)
+
+    def __rsub__(self, other):
+        return apply_scalar(R.subtract, other, self)
+
+    def __mul__(self, other):
+        return apply_scalar(R.multiply, self, other)
+
+    def __rmul__(self, other):
+        return apply_scalar(R.multiply, other, self)
+
+    def __truediv__(self, other):
+        return apply_scalar(R.divide, self, other)
+
+    def __rtruediv__(self, other):
+        return apply_scalar(R.divide, other, self)
+
+    def __pow__(self, other):
+        return apply_scalar(R.power, self, other)
+
+    def __rpow__(self, other):
+        return apply_scalar(R.power, other, self)
+
+    def __neg__(self):
+        return apply(R.negative, (self,))
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return apply(R.absolute, (self,))
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from .numpy_api import array_ufunc
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __repr__(self):
+        return f"AdjFloat({float(self)!r})"
+
+    def __reduce__(self):
+        return (AdjFloat, (float(self),))
+
+
+primitive._AdjFloat = AdjFloat
+register_overloaded_type(float, lambda v, comm=None, distributed=False: AdjFloat(v))

@@ -1,0 +1,283 @@
+"""crk.ndarray: a numpy array on the tape, replicated or distributed over a communicator.
+
+A crk.ndarray wraps a read-only numpy array. Arithmetic, indexing, numpy ufuncs and the functions
+in :mod:`crk.numpy_api` are recorded. Values are immutable: ``x[i] = v`` is refused (use
+``x = x.at[i].set(v)``), and ``x += y`` rebinds ``x`` to a new recorded value.
+
+Distributed arrays are split along axis 0: each rank holds its own piece (possibly empty). See
+:mod:`crk.numpy_api` for which operations are rank-local and which reduce over ranks.
+"""
+import numpy as np
+
+from . import numpy_api as api
+from . import numpy_rules as R
+from . import primitive
+from .adjfloat import AdjFloat
+from .block_variable import BlockVariable
+from .overloaded_type import OverloadedType, register_overloaded_type
+from .parallel.comm import resolve_comm
+from .primitive import apply
+
+
+
+class ndarray(OverloadedType):
+    """A recorded numpy array. Create with :func:`crk.array`.
+
+    ``distributed``: each rank holds its own piece along axis 0 (else replicated: all ranks hold
+    the same value). ``comm``: the communicator (None for a replicated array not tied to one).
+    """
+
+    __slots__ = ("_value", "_bv", "_ad_distributed", "_ad_comm")
+    __array_priority__ = 100.0
+    __hash__ = None
+
+    def __init__(self, value, distributed=False, comm=None):
+        value = np.asarray(value)
+        if value.flags.writeable:
+            value.flags.writeable = False
+        self._value = value
+        self._bv = None
+        self._ad_distributed = distributed
+        self._ad_comm = comm
+
+    # -- OverloadedType ----------------------------------------------------------------------
+    def _ad_create_checkpoint(self):
+        return self._value
+
+    def _ad_from_value(self, value):
+        return ndarray(np.array(value, dtype=self._value.dtype), self._ad_distributed,
+                       self._ad_comm)
+
+    def create_block_variable(self):
+        bv = BlockVariable(self._value, self._ad_distributed, self._ad_comm)
+        self._bv = bv
+        return bv
+
+    # -- array attributes --------------------------------------------------------------------
+    @property
+    def value(self):
+        """The (read-only) numpy value of this rank's piece."""
+        return self._value
+
+    @property
+    def distributed(self):
+        return self._ad_distributed
+
+    @property
+    def comm(self):
+        return self._ad_comm
+
+    shape = property(lambda self: self._value.shape)
+    dtype = property(lambda self: self._value.dtype)
+    ndim = property(lambda self: self._value.ndim)
+    size = property(lambda self: self._value.size)
+
+    def global_shape(self):
+        """Shape of the whole array (axis 0 summed over ranks when distributed). Collective."""
+        shape = self._value.shape
+        if not self._ad_distributed or not shape:
+            return shape
+        from .parallel.collective import sum_over_ranks
+        return (int(sum_over_ranks(float(shape[0]), self._ad_comm)),) + shape[1:]
+
+    def __len__(self):
+        return len(self._value)
+
+    def __iter__(self):
+        for i in range(len(self._value)):
+            yield self[i]
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and dtype != self._value.dtype:
+            return self._value.astype(dtype)
+        if copy:
+            return self._value.copy()
+        return self._value
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return api.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return api.array_function(func, args, kwargs)
+
+    def __repr__(self):
+        kind = "distributed" if self._ad_distributed else "replicated"
+        return f"crk.array({np.array2string(self._value, separator=', ')}, {kind})"
+
+    def __bool__(self):
+        return bool(self._value)
+
+    def __float__(self):
+        return float(self._value)
+
+    def item(self):
+        """The plain Python scalar of a one-element array (not recorded)."""
+        return self._value.item()
+
+    def tolist(self):
+        return self._value.tolist()
+
+    # -- recorded arithmetic -----------------------------------------------------------------
+    def __add__(self, o): return apply(R.add, (self, o))
+    def __radd__(self, o): return apply(R.add, (o, self))
+    def __sub__(self, o): return apply(R.subtract, (self, o))
+    def __rsub__(self, o): return apply(R.subtract, (o, self))
+    def __mul__(self, o): return apply(R.multiply, (self, o))
+    def __rmul__(self, o): return apply(R.multiply, (o, self))
+    def __truediv__(self, o): return apply(R.divide, (self, o))
+    def __rtruediv__(self, o): return apply(R.divide, (o, self))
+    def __pow__(self, o): return apply(R.power, (self, o))
+    def __rpow__(self, o): return apply(R.power, (o, self))
+    def __matmul__(self, o): return api.matmul(self, o)
+    def __rmatmul__(self, o): return api.matmul(o, self)
+    def __neg__(self): return apply(R.negative, (self,))
+    def __pos__(self): return self
+    def __abs__(self): return apply(R.absolute, (self,))
+
+    # comparisons give plain boolean arrays (zero derivative)
+    def __lt__(self, o): return self._value < _plain(o)
+    def __le__(self, o): return self._value <= _plain(o)
+    def __gt__(self, o): return self._value > _plain(o)
+    def __ge__(self, o): return self._value >= _plain(o)
+    def __eq__(self, o): return self._value == _plain(o)
+    def __ne__(self, o): return self._value != _plain(o)
+
+    # -- indexing ----------------------------------------------------------------------------
+    def __getitem__(self, index):
+        return apply(R.getitem, (self,), dict(index=_plain_index(index)))
+
+    def __setitem__(self, index, value):
+        raise TypeError(
+            "crk.ndarray does not support item assignment: recorded values are immutable, so an "
+            "in-place change would be lost to the tape. Write x = x.at[index].set(value) "
+            "(or .add(value)), which records a new value.")
+
+    @property
+    def at(self):
+        """Functional updates: ``x.at[i].set(v)`` / ``x.at[i].add(v)`` return new recorded arrays."""
+        return _IndexUpdater(self)
+
+    # -- methods mirroring numpy -------------------------------------------------------------
+    @property
+    def T(self): return api.transpose(self)
+    def sum(self, axis=None, keepdims=False): return api.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return api.mean(self, axis, keepdims)
+    def dot(self, other): return api.dot(self, other)
+    def reshape(self, *shape):
+        return api.reshape(self, shape[0] if len(shape) == 1 else shape)
+    def ravel(self): return api.ravel(self)
+    def flatten(self): return api.ravel(self)
+    def squeeze(self, axis=None): return api.squeeze(self, axis)
+    def transpose(self, *axes): return api.transpose(self, axes[0] if len(axes) == 1 else
+                                                     (axes or None))
+    def copy(self): return api.copy(self)
+
+
+class _IndexUpdater:
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+    def __getitem__(self, index):
+        return _IndexUpdate(self.array, _plain_index(index))
+
+
+class _IndexUpdate:
+    __slots__ = ("array", "index")
+
+    def __init__(self, array, index):
+        self.array, self.index = array, index
+
+    def set(self, value):
+        return apply(R.index_set, (self.array, value), dict(index=self.index))
+
+    def add(self, value):
+        return apply(R.index_add, (self.array, value), dict(index=self.index))
+
+
+def _plain(x):
+    return x._ad_create_checkpoint() if isinstance(x, OverloadedType) else x
+
+
+def _plain_index(index):
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
+    if isinstance(index, OverloadedType):
+        value = index._ad_create_checkpoint()
+        if np.issubdtype(np.asarray(value).dtype, np.floating):
+            raise TypeError("crk.ndarray indices must be integers, slices or boolean masks, "
+                            "not recorded floating-point values")
+        return value
+    return index
+
+
+def _contains_overloaded(values):
+    if isinstance(values, OverloadedType):
+        return True
+    if isinstance(values, (list, tuple)):
+        return any(_contains_overloaded(v) for v in values)
+    return False
+
+
+def _stack_nested(values):
+    if isinstance(values, (list, tuple)):
+        return api.stack([_stack_nested(v) for v in values])
+    return values
+
+
+def array(values, comm=None, distributed=False, dtype=None):
+    """Create a recorded numpy array (crk.ndarray).
+
+    ``values``: anything ``numpy.array`` accepts (a generator is consumed); recorded values
+    inside lists are stacked on the tape. ``distributed=True``: ``values`` is this rank's piece
+    along axis 0 of a distributed array on ``comm`` (default COMM_WORLD). A replicated array
+    (the default) must hold the same value on every rank; ``comm`` is then optional.
+    ``dtype``: a floating dtype (default float64; integer input becomes float64).
+    """
+    if hasattr(values, "__next__"):
+        values = list(values)
+    if distributed:
+        comm = resolve_comm(comm)
+    if isinstance(values, ndarray):
+        if values._ad_distributed != bool(distributed):
+            kind = "distributed" if values.distributed else "replicated"
+            raise ValueError(
+                f"crk.array(): argument 'values' is a {kind} crk.ndarray but "
+                f"distributed={distributed!r} was asked; crk cannot change an array's "
+                f"distribution")
+        return api.copy(values)
+    if _contains_overloaded(values):
+        out = _stack_nested(values)
+        return out if isinstance(out, ndarray) else api.copy(out)
+    value = np.array(values, dtype=dtype)
+    if not np.issubdtype(value.dtype, np.floating):
+        if np.issubdtype(value.dtype, np.complexfloating):
+            raise TypeError("crk.array(): argument 'values' is complex; crk records real "
+                            "floating-point values")
+        if value.dtype == object:
+            raise TypeError(f"crk.array(): argument 'values' could not be converted to a "
+                            f"floating-point array (numpy gave an object array)")
+        value = value.astype(np.float64)
+    return ndarray(value, bool(distributed), comm)
+
+
+def _wrap_output(value, distributed, comm):
+    """Wrap a primitive's plain result: AdjFloat for replicated scalars, else crk.ndarray."""
+    if not distributed and (type(value) is float or np.ndim(value) == 0):
+        out = AdjFloat(value)
+        out._bv = BlockVariable(float(value))
+        return out
+    value = np.asarray(value)
+    if not np.issubdtype(value.dtype, np.floating):
+        return value                       # integer/boolean results are not differentiable
+    out = ndarray(value, distributed, comm)
+    out._bv = BlockVariable(out._value, distributed, comm)
+    return out
+
+
+primitive._wrap_output = _wrap_output
+register_overloaded_type(np.ndarray, lambda v, comm=None, distributed=False:
+                         array(v, comm=comm, distributed=distributed))
+register_overloaded_type((int, np.floating, np.integer),
+                         lambda v, comm=None, distributed=False: AdjFloat(float(v)))

@@ -1,0 +1,242 @@
+"""JAX point maps: constitutive relations written in JAX, per-point Jacobians by ``vmap``.
+
+``@point_map(((-1,), (-1, 2), ()), (-1, 2))`` turns a function of batched arrays (``u`` of
+shape (n,), ``g`` of shape (n, 2), a scalar parameter ``p``) into a :class:`JaxPointMap`
+(``bare=True``: a plain function, the map as its ``point_map`` attribute). Calling it with crk
+values records one block; its derivatives are JAX
+transforms of the function; :meth:`JaxPointMap.jacobians` gives the per-point Jacobians of shape
+(n, *out, *in) for all points at once by ``vmap`` of ``jacfwd`` (fewer inputs than outputs) or
+``jacrev`` (otherwise), with memory O(n × in × out).
+
+Programs are compiled once per padded shape and shared by every call and block of the map
+(``trace_counts`` counts the traces). The point axis of every compiled call is padded to a
+bucket size (:func:`crk.backends.jax.bucket_size`); a call with distributed arguments uses the
+bucket of the LARGEST local point count over the ranks, so every rank compiles and runs the same
+programs (that agreement is a small collective at each such call). Everything runs in float64
+without touching JAX's global flag (see :mod:`crk.backends.jax`).
+"""
+import collections
+import functools
+import inspect
+
+import numpy as np
+
+from ..backends.jax import (JaxCall, Kernels, _jax, bucket_size, contains_tracer, float64,
+                            pad_points, resolve_device, shared_bucket)
+from ..function_block import record_call
+from ..overloaded_type import OverloadedType
+from ..tape import annotating
+from .autograd import apply_pointwise   # pure shape logic shared by the backends' point maps
+from .point_map import PointMap
+
+
+def _parameter_names(fn, count):
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if len(params) == count and all(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                                    for p in params):
+        return tuple(p.name for p in params)
+    return None
+
+
+def _plain(value):
+    if isinstance(value, OverloadedType):
+        value = value._ad_create_checkpoint()
+    return np.asarray(value, dtype=np.float64)
+
+
+class _PointMapCall(JaxCall):
+    """One call of a JAX point map: checks the outputs against the declared shapes."""
+
+    def __init__(self, point_map, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.point_map = point_map
+
+    def evaluate(self, args):
+        outs = super().evaluate(tuple(_plain(a) for a in args))
+        pm = self.point_map
+        for k, (o, s) in enumerate(zip(outs, pm.out_point_shapes)):
+            if np.shape(o)[1:] != s:
+                raise ValueError(f"{pm.name}: output {k} was declared with per-point shape {s} "
+                                 f"(shape (-1, *{s})) but the function returned shape "
+                                 f"{np.shape(o)} for {self.n} points")
+        if len(outs) != pm.n_outputs:
+            raise ValueError(f"{pm.name}: declared {pm.n_outputs} outputs, the function "
+                             f"returned {len(outs)}")
+        return outs
+
+
+class JaxPointMap(PointMap):
+    """A point map written in JAX. See the module docstring.
+
+    ``fn``: with ``batched=True`` (default) a function of batched arrays (pointwise arguments
+    with the point axis first, parameters as declared) returning batched outputs, computing
+    each point independently; with ``batched=False`` a function of ONE point, vectorised here by
+    ``jax.vmap``. ``in_shapes``/``out_shapes``: as for :class:`~crk.cr.point_map.PointMap`
+    (``(-1, *s)`` pointwise, a plain shape for a parameter); at least one argument and every
+    output must be pointwise; ``pointwise`` overrides the argument kinds as in
+    :func:`crk.cr.autograd.apply_pointwise`. ``checkpoint``: True (default) keeps no linearisation between
+    the forward pass and the adjoint (recomputed there); False keeps JAX's vjp residuals, which
+    cost memory proportional to the points times the intermediates. ``jit``: compile (and pad
+    to buckets). ``backend``: a JAX platform name or device.
+    """
+
+    def __init__(self, fn, in_shapes, out_shapes, pointwise=None, name=None, arg_names=None,
+                 batched=True, jit=True, checkpoint=True, backend=None):
+        if not callable(fn):
+            raise TypeError(f"JaxPointMap: expected a function, got {type(fn).__name__}")
+        name = name or getattr(fn, "__name__", "jax point map")
+        in_shapes = apply_pointwise(in_shapes, pointwise, name)
+        if arg_names is None:
+            arg_names = _parameter_names(fn, len(tuple(in_shapes)))
+        super().__init__(in_shapes, out_shapes, name=name, arg_names=arg_names)
+        if not any(self.pointwise):
+            raise ValueError(f"{name}: at least one argument must be pointwise (shape "
+                             f"(-1, ...)); got in_shapes={tuple(in_shapes)}")
+        if not all(self.out_pointwise):
+            raise ValueError(f"{name}: every output of a point map is per point (shape "
+                             f"(-1, ...)); got out_shapes={tuple(out_shapes)}")
+        self.fn = fn
+        self.batched = bool(batched)
+        self.jit = bool(jit)
+        self.checkpoint = bool(checkpoint)
+        self.backend = backend
+        self.trace_counts = collections.Counter()
+        self.kernels = Kernels(self._batched_fn, self.jit, self.trace_counts)
+        self._device = None
+
+    # -- the function in batched and per-point form -----------------------------------------
+    def _as_tuple(self, out):
+        return (out,) if self.single_output else tuple(out)
+
+    def _batched_fn(self, args):
+        if self.batched:
+            return self._as_tuple(self.fn(*args))
+        in_axes = tuple(0 if pw else None for pw in self.pointwise)
+        return self._as_tuple(_jax().vmap(self.fn, in_axes=in_axes)(*args))
+
+    def _point_fn(self, *args):
+        if not self.batched:
+            return self._as_tuple(self.fn(*args))
+        batch = tuple(a[None] if pw else a for a, pw in zip(args, self.pointwise))
+        return tuple(o[0] for o in self._as_tuple(self.fn(*batch)))
+
+    # -- calls on plain values ---------------------------------------------------------------
+    def _points(self, args):
+        return next(np.shape(a)[0] for a, pw in zip(args, self.pointwise) if pw)
+
+    def _bucket(self, n):
+        return bucket_size(n) if self.jit else n
+
+    def _call(self, args, diff_pos, bucket=None, keep_residuals=False):
+        jax = _jax()
+        n = self._points(args)
+        bucket = self._bucket(n) if bucket is None else bucket
+        if self._device is None and self.backend is not None:
+            self._device = resolve_device(self.backend)
+        treedef = jax.tree_util.tree_structure(tuple(range(self.n_outputs)))
+        avals = [((bucket,) + s, np.dtype(np.float64)) for s in self.out_point_shapes]
+        return _PointMapCall(self, self.name, self.kernels, tuple(sorted(diff_pos)),
+                             self.pointwise, n, bucket, keep_residuals, self._device,
+                             out_spec=(treedef, avals))
+
+    def evaluate(self, args):
+        return self._call(args, ()).evaluate(args)
+
+    def vjp(self, args, cotangents, argnums):
+        args = tuple(_plain(a) for a in args)
+        return self._call(args, argnums).vjp(args, cotangents, argnums)
+
+    def jvp(self, args, tangents):
+        args = tuple(_plain(a) for a in args)
+        diff = tuple(i for i, t in enumerate(tangents) if t is not None)
+        if not diff:
+            n = self._points(args)
+            return tuple(np.zeros((n,) + s) for s in self.out_point_shapes)
+        return self._call(args, diff).jvp(args, tangents)
+
+    def hvp(self, args, tangents, cotangents, argnums):
+        args = tuple(_plain(a) for a in args)
+        diff = set(argnums) | {i for i, t in enumerate(tangents) if t is not None}
+        return self._call(args, diff).hvp(args, tangents, cotangents, argnums)
+
+    # -- recorded calls ----------------------------------------------------------------------
+    def __call__(self, *args):
+        """Evaluate on n points; records one block when an argument is a recorded crk value.
+
+        Collective over the communicator of the distributed arguments, if any (the ranks agree
+        on the padded point count); otherwise not collective. Inside an outer JAX transform
+        (an argument is a tracer) the function is called directly and nothing is recorded.
+        """
+        if contains_tracer(args):
+            out = self._batched_fn(args)
+            return out[0] if self.single_output else out
+        n = self.check_args(args)
+        args = tuple(a if isinstance(a, OverloadedType) else _plain(a) for a in args)
+        distributed = [a for a, pw in zip(args, self.pointwise)
+                       if pw and isinstance(a, OverloadedType) and a._ad_distributed]
+        bucket = shared_bucket(n, distributed[0]._ad_comm) if distributed and self.jit \
+            else self._bucket(n)
+        diff_pos = tuple(i for i, a in enumerate(args) if isinstance(a, OverloadedType))
+        keep = not self.checkpoint and annotating() and bool(diff_pos)
+        call = self._call([_plain(a) for a in args], diff_pos, bucket, keep)
+        outs = record_call(call, args, distributed_outputs=bool(distributed))
+        return outs[0] if self.single_output else outs
+
+    def jacobians(self, *args, argnums=None):
+        """Per-point Jacobians ``J[o][k]``, shape (n, *out_point_shape, *in_shape).
+
+        Batched over all points by ``vmap`` of ``jacfwd`` or ``jacrev`` (whichever pushes fewer
+        basis vectors), compiled once per padded shape. Not recorded; not collective.
+        """
+        self.check_args(args)
+        argnums = tuple(range(self.n_inputs)) if argnums is None else tuple(argnums)
+        args = tuple(_plain(a) for a in args)
+        n = self._points(args)
+        in_shapes = [self.in_point_shapes[k] for k in argnums]
+        if n == 0:
+            return [[np.zeros((0,) + o + i) for i in in_shapes] for o in self.out_point_shapes]
+        jax = _jax()
+        in_size = sum(int(np.prod(s)) for s in in_shapes)
+        out_size = sum(int(np.prod(s)) for s in self.out_point_shapes)
+        in_axes = tuple(0 if pw else None for pw in self.pointwise)
+
+        def make():
+            transform = jax.jacfwd if in_size <= out_size else jax.jacrev
+            per_point = transform(self._point_fn, argnums=argnums)
+            return lambda xs: jax.vmap(per_point, in_axes=in_axes)(*xs)
+        program = self.kernels._program("jacobians", argnums, make)
+        bucket = self._bucket(n)
+        if self._device is None and self.backend is not None:
+            self._device = resolve_device(self.backend)
+        with float64():
+            xs = tuple(jax.device_put(pad_points(a, bucket) if pw else a, self._device)
+                       for a, pw in zip(args, self.pointwise))
+            jac = program(xs)
+        return [[np.asarray(jac[o][k])[:n] for k in range(len(argnums))]
+                for o in range(self.n_outputs)]
+
+
+def point_map(in_shapes, out_shape, bare=False, pointwise=None, name=None, **options):
+    """Decorator: a JAX function of batched arrays as a :class:`JaxPointMap`.
+
+    As :func:`crk.cr.autograd.point_map`: ``@point_map(((-1,), (-1, 2), ()), (-1, 2),
+    bare=True)`` declares arguments u (n,), g (n, 2) and a scalar parameter, and one output of
+    shape (n, 2); ``pointwise`` overrides the argument kinds. ``bare``: False returns the
+    :class:`JaxPointMap`; True a plain function calling it, the map available as
+    ``f.point_map``. ``options`` go to :class:`JaxPointMap` (``batched``, ``jit``,
+    ``checkpoint``, ``backend``).
+    """
+    def decorate(fn):
+        pm = JaxPointMap(fn, in_shapes, out_shape, pointwise=pointwise, name=name, **options)
+        if not bare:
+            return functools.update_wrapper(pm, fn, updated=())
+
+        @functools.wraps(fn)
+        def call(*args):
+            return pm(*args)
+        call.point_map = pm
+        return call
+    return decorate

@@ -1,0 +1,197 @@
+"""PointMap: a vectorised constitutive relation evaluated at many points at once.
+
+A point map takes per-point arguments (shape ``(n, *s)``, declared ``(-1, *s)``) and parameters
+shared by all points (declared by their plain shape, e.g. ``()``), and returns per-point outputs
+(declared ``(-1, *s)``). Backends (JAX, Autograd, TensorFlow) implement the plain-value hooks of
+:class:`~crk.function_block.DifferentiableFunction` plus :meth:`PointMap.jacobians`; this base
+checks shapes, records calls on the tape and composes maps.
+
+Per-point Jacobians have shape ``(n, *out_point_shape, *in_shape)`` where ``in_shape`` is the
+per-point shape of a pointwise argument or the full shape of a parameter; they are computed for
+all points at once, with memory proportional to points × inputs × outputs.
+"""
+import numpy as np
+
+from ..function_block import DifferentiableFunction, record_call
+from ..overloaded_type import OverloadedType
+
+
+def _parse_shape(shape, what):
+    shape = tuple(shape)
+    if any((not isinstance(d, (int, np.integer))) or d < -1 for d in shape) or -1 in shape[1:]:
+        raise ValueError(f"{what}: a shape is a tuple of sizes with an optional leading -1 for "
+                         f"the point axis, got {shape!r}")
+    pointwise = bool(shape) and shape[0] == -1
+    return pointwise, tuple(int(d) for d in (shape[1:] if pointwise else shape))
+
+
+def _is_shape(x):
+    return isinstance(x, tuple) and all(isinstance(d, (int, np.integer)) for d in x)
+
+
+class PointMap(DifferentiableFunction):
+    """Base class of point maps. See the module docstring for shapes.
+
+    ``in_shapes``: one shape per argument; ``out_shapes``: one shape (single output) or a tuple
+    of shapes (several outputs). ``arg_names`` name the arguments in error messages.
+    """
+
+    def __init__(self, in_shapes, out_shapes, name="point map", arg_names=None):
+        self.name = name
+        parsed = [_parse_shape(s, f"{name}: in_shapes[{i}]") for i, s in enumerate(in_shapes)]
+        self.pointwise = tuple(p for p, _ in parsed)
+        self.in_point_shapes = tuple(s for _, s in parsed)
+        self.single_output = _is_shape(tuple(out_shapes))
+        outs = (tuple(out_shapes),) if self.single_output else tuple(out_shapes)
+        parsed = [_parse_shape(s, f"{name}: out_shapes[{i}]") for i, s in enumerate(outs)]
+        self.out_pointwise = tuple(p for p, _ in parsed)
+        self.out_point_shapes = tuple(s for _, s in parsed)
+        self.arg_names = tuple(arg_names) if arg_names is not None else \
+            tuple(f"argument {i}" for i in range(len(self.pointwise)))
+
+    @property
+    def n_inputs(self):
+        return len(self.pointwise)
+
+    @property
+    def n_outputs(self):
+        return len(self.out_pointwise)
+
+    # -- shape checking ----------------------------------------------------------------------
+    def _describe(self, i):
+        name = self.arg_names[i]
+        return name if name.startswith("argument") else f"argument '{name}' ({i})"
+
+    def check_args(self, args):
+        """Check argument count and shapes; returns the number of points n (None if none)."""
+        if len(args) != self.n_inputs:
+            raise TypeError(f"{self.name}: expected {self.n_inputs} arguments "
+                            f"({', '.join(self.arg_names)}), got {len(args)}")
+        n = None
+        for i, a in enumerate(args):
+            value = a._ad_create_checkpoint() if isinstance(a, OverloadedType) else a
+            shape = np.shape(value)
+            if self.pointwise[i]:
+                expected = ("n",) + self.in_point_shapes[i]
+                if len(shape) != len(expected) or shape[1:] != self.in_point_shapes[i]:
+                    raise ValueError(f"{self.name}: {self._describe(i)} expected shape "
+                                     f"{_fmt(expected)} (n points), received {shape}")
+                if n is None:
+                    n = shape[0]
+                elif shape[0] != n:
+                    raise ValueError(f"{self.name}: {self._describe(i)} has {shape[0]} points "
+                                     f"but an earlier argument has {n}")
+            else:
+                if shape != self.in_point_shapes[i]:
+                    raise ValueError(f"{self.name}: {self._describe(i)} (a parameter) expected "
+                                     f"shape {self.in_point_shapes[i]}, received {shape}")
+                if isinstance(a, OverloadedType) and a._ad_distributed:
+                    raise ValueError(f"{self.name}: {self._describe(i)} is a parameter shared "
+                                     f"by all points, so it must be replicated, not distributed")
+        return n
+
+    def output_shapes(self, n):
+        return tuple(((n,) if pw else ()) + s
+                     for pw, s in zip(self.out_pointwise, self.out_point_shapes))
+
+    # -- public use --------------------------------------------------------------------------
+    def __call__(self, *args):
+        """Evaluate; records one block when any argument is a recorded crk value."""
+        self.check_args(args)
+        pointwise_distributed = any(
+            isinstance(a, OverloadedType) and a._ad_distributed
+            for a, pw in zip(args, self.pointwise) if pw)
+        outs = record_call(self, args, distributed_outputs=pointwise_distributed)
+        return outs[0] if self.single_output else outs
+
+    def jacobians(self, *args, argnums=None):
+        """Per-point Jacobians ``J[o][k]`` of output o with respect to argument argnums[k].
+
+        Shape ``(n, *out_point_shape, *in_shape)``; computed for all points at once.
+        """
+        raise NotImplementedError
+
+    def compose(self, inner):
+        """The point map ``self ∘ inner``: ``self`` takes exactly ``inner``'s outputs."""
+        return ComposedPointMap(self, inner)
+
+    def __repr__(self):
+        return (f"<{type(self).__name__} {self.name}: "
+                f"{tuple(((-1,) if p else ()) + s for p, s in zip(self.pointwise, self.in_point_shapes))}"
+                f" -> {tuple(((-1,) if p else ()) + s for p, s in zip(self.out_pointwise, self.out_point_shapes))}>")
+
+
+def _fmt(shape):
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _contract(a, b, k):
+    """Per-point product of Jacobians a (n, *o, *m) and b (n, *m, *i), contracting k axes."""
+    n = a.shape[0]
+    o = a.shape[1:a.ndim - k]
+    m = a.shape[a.ndim - k:]
+    i = b.shape[1 + k:]
+    size_m = int(np.prod(m))
+    out = np.einsum("nom,nmi->noi", a.reshape(n, -1, size_m), b.reshape(n, size_m, -1))
+    return out.reshape((n,) + o + i)
+
+
+class ComposedPointMap(PointMap):
+    """``outer ∘ inner``; derivatives by the chain rule on the two maps' hooks."""
+
+    def __init__(self, outer, inner):
+        expect = tuple(((-1,) if p else ()) + s
+                       for p, s in zip(inner.out_pointwise, inner.out_point_shapes))
+        got = tuple(((-1,) if p else ()) + s
+                    for p, s in zip(outer.pointwise, outer.in_point_shapes))
+        if expect != got:
+            raise ValueError(f"compose: {outer.name} takes arguments of shapes {got} but "
+                             f"{inner.name} returns {expect}")
+        outs = tuple(((-1,) if p else ()) + s
+                     for p, s in zip(outer.out_pointwise, outer.out_point_shapes))
+        ins = tuple(((-1,) if p else ()) + s
+                    for p, s in zip(inner.pointwise, inner.in_point_shapes))
+        super().__init__(ins, outs[0] if outer.single_output else outs,
+                         name=f"{outer.name}∘{inner.name}", arg_names=inner.arg_names)
+        self.outer, self.inner = outer, inner
+
+    def evaluate(self, args):
+        return self.outer.evaluate(tuple(self.inner.evaluate(args)))
+
+    def vjp(self, args, cotangents, argnums):
+        mid = tuple(self.inner.evaluate(args))
+        mid_cot = self.outer.vjp(mid, cotangents, tuple(range(len(mid))))
+        return self.inner.vjp(args, tuple(mid_cot), argnums)
+
+    def jvp(self, args, tangents):
+        mid = tuple(self.inner.evaluate(args))
+        return self.outer.jvp(mid, tuple(self.inner.jvp(args, tangents)))
+
+    def hvp(self, args, tangents, cotangents, argnums):
+        mid = tuple(self.inner.evaluate(args))
+        all_mid = tuple(range(len(mid)))
+        mid_cot = tuple(self.outer.vjp(mid, cotangents, all_mid))
+        mid_dot = tuple(self.inner.jvp(args, tangents))
+        first = self.inner.hvp(args, tangents, mid_cot, argnums)
+        second_mid = self.outer.hvp(mid, mid_dot, cotangents, all_mid)
+        second = self.inner.vjp(args, tuple(second_mid), argnums)
+        return tuple(a if b is None else (b if a is None else a + b)
+                     for a, b in zip(first, second))
+
+    def jacobians(self, *args, argnums=None):
+        argnums = tuple(range(self.n_inputs)) if argnums is None else tuple(argnums)
+        mid = tuple(self.inner.evaluate(tuple(args)))
+        j_outer = self.outer.jacobians(*mid)
+        j_inner = self.inner.jacobians(*args, argnums=argnums)
+        result = []
+        for o in range(self.n_outputs):
+            row = []
+            for k in range(len(argnums)):
+                total = None
+                for m in range(len(mid)):
+                    part = _contract(j_outer[o][m], j_inner[m][k],
+                                     len(self.inner.out_point_shapes[m]))
+                    total = part if total is None else total + part
+                row.append(total)
+            result.append(row)
+        return result

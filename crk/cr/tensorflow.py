@@ -1,0 +1,226 @@
+"""TensorFlow point maps: a function of TensorFlow tensors as a crk :class:`PointMap`.
+
+::
+
+    import tensorflow as tf
+    from crk.cr.tensorflow import point_map
+
+    @point_map(((-1,), (-1, 2), ()), (-1, 2), bare=True)
+    def flux(u, g, p):                      # u: (n,), g: (n, 2), p: a scalar shared by all points
+        mu = (tf.reduce_sum(g * g, axis=1) + 1.e-12) ** ((p - 2.) / 2.)
+        return mu[:, None] * g
+
+Calling ``flux`` on crk values records one block on the tape (all four derivative kinds);
+on plain numpy values it just computes. Arguments reach the function as float64 tensors
+(``dtype=`` changes that). Derivatives (see :mod:`crk.backends.tensorflow`): vjp by
+``tf.GradientTape``, jvp by ``tf.autodiff.ForwardAccumulator``, hvp forward-over-back; each is
+traced once per argument signature and reused by every call and replay.
+
+Batched per-point Jacobians (:meth:`TFPointMap.jacobians`) rely on the point-map property:
+the outputs at point p depend only on the pointwise inputs at point p (and the parameters).
+Then a forward-mode tangent e_j at *every* point gives column j of every point's Jacobian in
+one pass, and reverse mode per output component gives the rows: ``tf.GradientTape.
+batch_jacobian``, which vectorises the reverse passes over the output components. crk takes
+whichever needs fewer passes; parameters (shared by all points) always go forward, one pass per
+parameter component, since a reverse pass would sum their derivative over the points. Memory is
+the Jacobian (n × out × in) plus the passes' temporaries, never the forward pass replicated per
+output component.
+
+Importing this module does not import TensorFlow.
+"""
+import functools
+
+import numpy as np
+
+from ..backends.tensorflow import TFFunction, _is_tf_value, _tf
+from ..overloaded_type import OverloadedType
+from .autograd import _positional_names, apply_pointwise
+from .point_map import PointMap, _fmt
+
+
+class TFPointMap(PointMap):
+    """A point map defined by a function of TensorFlow tensors.
+
+    ``fn(*tensors)`` takes one tensor per entry of ``in_shapes`` and returns one tensor (a
+    single ``out_shapes``) or a tuple of tensors. See :func:`point_map` for shapes and
+    ``pointwise``. Not collective: every method works on this rank's points only (the tape does
+    any reduction over ranks).
+    """
+
+    def __init__(self, fn, in_shapes, out_shapes, pointwise=None, name=None, dtype="float64"):
+        name = name or getattr(fn, "__name__", "tensorflow point map")
+        in_shapes = apply_pointwise(in_shapes, pointwise, name)
+        names = _positional_names(getattr(fn, "python_function", fn), len(in_shapes))
+        super().__init__(in_shapes, out_shapes, name=name, arg_names=names)
+        self.fn = fn
+        self.function = TFFunction(self._outputs, name, dtype)
+
+    def _outputs(self, *xs):
+        """``fn``'s result as a tuple with one tensor per declared output (inside a trace)."""
+        result = self.fn(*xs)
+        if self.single_output:
+            return (result,)
+        if not isinstance(result, (tuple, list)) or len(result) != self.n_outputs:
+            got = f"a {type(result).__name__}" if not isinstance(result, (tuple, list)) \
+                else f"{len(result)} values"
+            raise ValueError(f"{self.name}: declared {self.n_outputs} outputs, so the function "
+                             f"must return a tuple of {self.n_outputs} tensors; it returned {got}")
+        return tuple(result)
+
+    def __call__(self, *args):
+        """Evaluate on crk values (recording one block) or plain values (just computing).
+
+        On TensorFlow tensors (inside the user's own TensorFlow code) the function is called
+        directly, so point maps compose with TensorFlow.
+        """
+        if any(_is_tf_value(a) for a in args):
+            return self.fn(*args)
+        return super().__call__(*args)
+
+    @staticmethod
+    def _plain(args):
+        return tuple(a._ad_create_checkpoint() if isinstance(a, OverloadedType) else a
+                     for a in args)
+
+    def _points(self, args):
+        for a, pw in zip(args, self.pointwise):
+            if pw:
+                return np.shape(a)[0]
+        return None
+
+    # -- DifferentiableFunction hooks (plain values in, plain float64 values out) -------------
+    def evaluate(self, args):
+        """Outputs at this rank's points: a tuple of arrays, shapes checked against out_shapes."""
+        args = self._plain(args)
+        outs = self.function.evaluate(args)
+        n = self._points(args)
+        for i, (out, expected) in enumerate(zip(outs, self.output_shapes(n))):
+            if np.shape(out) != expected:
+                spec = expected if n is None else ("n",) + expected[1:]
+                raise ValueError(f"{self.name}: output {i} should have shape {_fmt(spec)}"
+                                 f"{'' if n is None else f' with n = {n}'}, but the function "
+                                 f"returned shape {np.shape(out)}")
+        return outs
+
+    def vjp(self, args, cotangents, argnums):
+        """Cotangent of each argument in ``argnums`` (parameters: this rank's points' sum)."""
+        return self.function.vjp(self._plain(args), cotangents, tuple(argnums))
+
+    def jvp(self, args, tangents):
+        """Tangent of each output for argument ``tangents`` (None = zero)."""
+        if all(t is None for t in tangents):
+            return (None,) * self.n_outputs
+        return self.function.jvp(self._plain(args), tangents)
+
+    def hvp(self, args, tangents, cotangents, argnums):
+        """Second-order term per argument in ``argnums``: d/dt vjp(args + t·tangents, cot)."""
+        return self.function.hvp(self._plain(args), tangents, cotangents, tuple(argnums))
+
+    # -- batched per-point Jacobians -----------------------------------------------------------
+    def jacobians(self, *args, argnums=None, mode=None):
+        """Per-point Jacobians ``J[o][k]`` of output o with respect to argument ``argnums[k]``.
+
+        Shape ``(n, *out_point_shape, *in_point_shape)`` for a pointwise argument and
+        ``(n, *out_point_shape, *param_shape)`` for a parameter, float64. ``mode``: None picks
+        forward (one pass per input component) or reverse (``batch_jacobian``, vectorised over
+        output components) for the pointwise arguments, whichever needs fewer passes;
+        "forward"/"reverse" force it. Parameters always go forward. Needs pointwise outputs and
+        the point-map property (module docstring). Not collective; records nothing.
+        """
+        n = self.check_args(args)
+        argnums = tuple(range(self.n_inputs)) if argnums is None else tuple(argnums)
+        for a in argnums:
+            if not 0 <= a < self.n_inputs:
+                raise ValueError(f"{self.name}.jacobians: argnums entry {a} is not an argument "
+                                 f"index (the map takes {self.n_inputs} arguments)")
+        if n is None or not all(self.out_pointwise):
+            raise ValueError(f"{self.name}.jacobians: per-point Jacobians need at least one "
+                             f"pointwise argument and only pointwise outputs")
+        if mode not in (None, "forward", "reverse"):
+            raise ValueError(f"{self.name}.jacobians: argument 'mode' must be None, 'forward' "
+                             f"or 'reverse', got {mode!r}")
+        out_sizes = tuple(int(np.prod(s)) for s in self.out_point_shapes)
+        in_sizes = tuple(int(np.prod(self.in_point_shapes[a])) for a in argnums)
+        pointwise = tuple(k for k, a in enumerate(argnums) if self.pointwise[a])
+        forward_passes = sum(in_sizes[k] for k in pointwise)
+        reverse = bool(pointwise) and (mode == "reverse" or
+                                       (mode is None and sum(out_sizes) < forward_passes))
+        if n == 0:                       # no points here (an empty piece of distributed data)
+            return [[np.zeros((0,) + self.out_point_shapes[o] + self.in_point_shapes[a])
+                     for a in argnums] for o in range(self.n_outputs)]
+        xs = self.function.tensors(self._plain(args))
+        build = functools.partial(self._jacobian_graph, argnums=argnums, in_sizes=in_sizes,
+                                  out_sizes=out_sizes,
+                                  reversed_args=pointwise if reverse else ())
+        blocks = self.function.compiled(("jacobians", argnums, reverse), build, xs)
+        blocks = iter(blocks)
+        return [[np.asarray(next(blocks).numpy(), dtype=np.float64).reshape(
+                    (n,) + self.out_point_shapes[o] + self.in_point_shapes[a])
+                 for a in argnums] for o in range(self.n_outputs)]
+
+    def _jacobian_graph(self, *xs, argnums, in_sizes, out_sizes, reversed_args):
+        """Traced body of :meth:`jacobians`: the (n, out, in) blocks, output-major."""
+        tf = _tf()
+        zero = tf.UnconnectedGradients.ZERO
+        xs = list(xs)
+        blocks = {}
+        for k, a in enumerate(argnums):
+            if k in reversed_args:
+                continue
+            columns = [[] for _ in out_sizes]
+            basis = tf.eye(in_sizes[k], dtype=xs[a].dtype)
+            for j in range(in_sizes[k]):
+                e_j = tf.reshape(basis[j], self.in_point_shapes[a])
+                # pointwise: e_j at every point gives column j at every point in one pass
+                tangent = tf.broadcast_to(e_j, tf.shape(xs[a])) if self.pointwise[a] else e_j
+                with tf.autodiff.ForwardAccumulator([xs[a]], [tangent]) as acc:
+                    outs = self.function.call_flat(xs)
+                for o, out in enumerate(outs):
+                    columns[o].append(tf.reshape(acc.jvp(out, unconnected_gradients=zero),
+                                                 [-1, out_sizes[o]]))
+            for o in range(len(out_sizes)):
+                blocks[o, k] = tf.stack(columns[o], axis=-1)
+        if reversed_args:
+            flat = {k: tf.reshape(xs[argnums[k]], [-1, in_sizes[k]]) for k in reversed_args}
+            with tf.GradientTape(persistent=True) as tape:
+                full = list(xs)
+                for k, f in flat.items():
+                    tape.watch(f)
+                    full[argnums[k]] = tf.reshape(f, tf.shape(xs[argnums[k]]))
+                targets = [tf.reshape(out, [-1, size]) for out, size in
+                           zip(self.function.call_flat(full), out_sizes)]
+            for o, target in enumerate(targets):
+                for k in reversed_args:
+                    blocks[o, k] = tape.batch_jacobian(target, flat[k],
+                                                       unconnected_gradients=zero)
+            del tape
+        return [tf.cast(blocks[o, k], tf.float64)
+                for o in range(len(out_sizes)) for k in range(len(argnums))]
+
+
+def point_map(in_shapes, out_shape, bare=False, pointwise=None, name=None, dtype="float64"):
+    """Decorator: a function of TensorFlow tensors as a point map (as
+    :func:`crk.cr.autograd.point_map`).
+
+    ``in_shapes``: one shape per argument; ``(-1, *s)`` is pointwise (n points of shape s), a
+    plain shape such as ``()`` a parameter shared by all points (replicated on crk values).
+    ``out_shape``: one shape, or a tuple of shapes for several outputs (then the function returns
+    a tuple). ``pointwise``: overrides the kinds read from ``in_shapes`` (see
+    :func:`crk.cr.autograd.apply_pointwise`). ``bare``: False returns the :class:`TFPointMap`;
+    True a plain function calling it, the map available as ``f.point_map``. ``dtype``: the dtype
+    arguments reach the function in (default float64).
+
+    Calling with wrong shapes raises ValueError naming the argument, the expected and the
+    received shape.
+    """
+    def decorate(fn):
+        pm = TFPointMap(fn, in_shapes, out_shape, pointwise=pointwise, name=name, dtype=dtype)
+        if not bare:
+            return functools.update_wrapper(pm, fn, updated=())
+
+        @functools.wraps(fn)
+        def call(*args):
+            return pm(*args)
+        call.point_map = pm
+        return call
+    return decorate

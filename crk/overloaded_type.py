@@ -1,0 +1,64 @@
+"""OverloadedType: the interface a value type implements to live on the tape.
+
+A type stores its BlockVariable and converts between itself and the plain value the tape holds.
+Built-in types: :class:`crk.AdjFloat` (replicated scalars) and :class:`crk.ndarray` (replicated or
+distributed numpy arrays). Backends register converters so ``create_overloaded_object`` knows
+their values.
+"""
+from .block_variable import BlockVariable
+
+_converters = []   # (type, converter) pairs, consulted in order by create_overloaded_object
+
+
+class OverloadedType:
+    """Mixin for values that can be recorded.
+
+    Subclasses provide a ``_bv`` slot (or attribute) and implement:
+
+    ``_ad_create_checkpoint()``
+        the plain value the tape keeps for this object (must not change afterwards);
+    ``_ad_from_value(value)`` (classmethod-like, on an instance used as template)
+        a new object of the same type, distribution and communicator holding plain ``value``;
+    ``_ad_distributed`` / ``_ad_comm``
+        whether each rank holds its own piece, and the communicator (None if none).
+    """
+
+    __slots__ = ()
+    _ad_distributed = False
+    _ad_comm = None
+
+    @property
+    def block_variable(self):
+        bv = self._bv
+        if bv is None:
+            bv = self.create_block_variable()
+        return bv
+
+    def create_block_variable(self):
+        """Give this object a fresh BlockVariable holding its current value; returns it."""
+        bv = BlockVariable(self._ad_create_checkpoint(), self._ad_distributed, self._ad_comm)
+        self._bv = bv
+        return bv
+
+    def _ad_create_checkpoint(self):
+        raise NotImplementedError
+
+    def _ad_from_value(self, value):
+        raise NotImplementedError
+
+
+def register_overloaded_type(python_type, converter):
+    """Teach :func:`create_overloaded_object` to wrap values of ``python_type``."""
+    _converters.append((python_type, converter))
+
+
+def create_overloaded_object(obj, comm=None, distributed=False):
+    """Wrap a plain value as an overloaded one (pyadjoint's name): floats become AdjFloat,
+    numpy arrays crk.ndarray; overloaded values are returned unchanged."""
+    if isinstance(obj, OverloadedType):
+        return obj
+    for python_type, converter in _converters:
+        if isinstance(obj, python_type):
+            return converter(obj, comm=comm, distributed=distributed)
+    raise TypeError(f"create_overloaded_object(): no crk overloaded type for "
+                    f"{type(obj).__name__}; expected a float, a numpy array or a backend value")

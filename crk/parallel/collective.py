@@ -1,0 +1,131 @@
+"""Collective operations with failure agreement.
+
+Every message crk itself sends goes through this module, on crk's private duplicate of the
+communicator. Each collective first *agrees* on failure: a tiny MAX-allreduce of a flag. A rank
+that hit an exception calls :func:`agree` with that exception instead of carrying on; because every
+crk collective starts with the same agreement call, the failing rank's call matches whatever crk
+collective the other ranks reach next (or the agreement that closes every tape sweep), and all
+ranks raise together instead of leaving some blocked.
+
+Reductions are deterministic: the same bits on every rank, whatever MPI's reduction algorithm.
+"""
+import numpy as np
+
+from .comm import private_comm
+
+# Above this many elements a reduction goes Reduce-to-root + Bcast instead of Allgather + ordered sum.
+_ALLGATHER_LIMIT = 4096
+
+
+class CollectiveError(RuntimeError):
+    """Raised on the ranks that did not fail, when a collective section failed on other ranks.
+
+    ``failures`` maps each failing rank to ``"ExceptionType in <where>: message"``. The failing
+    ranks themselves raise their original exception.
+    """
+
+    def __init__(self, message, failures):
+        super().__init__(message)
+        self.failures = dict(failures)
+
+
+def agree(comm, error=None, where="a crk collective section"):
+    """Agree across ``comm`` whether any rank failed. Collective: every rank of ``comm`` calls.
+
+    A rank passes the exception it caught as ``error`` (or None). If no rank failed this returns
+    None. Otherwise the failing ranks re-raise their own exception and every other rank raises
+    :class:`CollectiveError` naming the failing ranks and their messages.
+    """
+    if error is not None and getattr(error, "_crk_agreed", False):
+        raise error      # already agreed on by every rank: never agree twice on one failure
+    if comm is None or comm.size == 1:
+        if error is not None:
+            raise error
+        return
+    from mpi4py import MPI
+    pcomm = private_comm(comm)
+    flag = np.array([0 if error is None else 1], dtype=np.int32)
+    pcomm.Allreduce(MPI.IN_PLACE, flag, op=MPI.MAX)
+    if not flag[0]:
+        return
+    text = None if error is None else f"{type(error).__name__} in {where}: {error}"
+    messages = pcomm.allgather(text)
+    failures = {rank: msg for rank, msg in enumerate(messages) if msg is not None}
+    if error is not None:
+        others = sorted(set(failures) - {comm.rank})
+        if others and hasattr(error, "add_note"):
+            error.add_note(f"crk: ranks {others} failed in {where} too")
+        _mark_agreed(error)
+        raise error
+    detail = "; ".join(f"rank {r}: {m}" for r, m in sorted(failures.items()))
+    raise _mark_agreed(CollectiveError(
+        f"another rank failed ({detail}); rank {comm.rank} stopped in {where}", failures))
+
+
+def _mark_agreed(error):
+    try:
+        error._crk_agreed = True
+    except AttributeError:      # exception types with __slots__: nothing to mark
+        pass
+    return error
+
+
+def sum_over_ranks(value, comm):
+    """Sum ``value`` (a float or numpy array, same shape on all ranks) over ``comm``. Collective.
+
+    The result is bit-for-bit identical on every rank and summed in rank order, so it does not
+    depend on MPI's reduction algorithm. Returns a float for a float input, else an ndarray.
+    """
+    if comm is None or comm.size == 1:
+        return value
+    from mpi4py import MPI
+    agree(comm, where="a crk sum over ranks")
+    pcomm = private_comm(comm)
+    scalar = np.ndim(value) == 0 and not isinstance(value, np.ndarray)
+    shape = np.shape(value)
+    local = np.array(value, dtype=np.result_type(value, np.float64)).reshape(-1)
+    if local.size <= _ALLGATHER_LIMIT:
+        gathered = np.empty((comm.size, local.size), dtype=local.dtype)
+        pcomm.Allgather(local, gathered)
+        total = gathered[0].copy()
+        for piece in gathered[1:]:      # in rank order, identically on every rank
+            total += piece
+    else:
+        total = np.empty_like(local)
+        pcomm.Reduce(local, total, op=MPI.SUM, root=0)
+        pcomm.Bcast(total, root=0)
+    return float(total[0]) if scalar else total.reshape(shape)
+
+
+def max_over_ranks(value, comm):
+    """Maximum of an int or float over ``comm``; identical on every rank. Collective."""
+    if comm is None or comm.size == 1:
+        return value
+    from mpi4py import MPI
+    agree(comm, where="a crk maximum over ranks")
+    buf = np.array([value])
+    private_comm(comm).Allreduce(MPI.IN_PLACE, buf, op=MPI.MAX)
+    return buf[0].item()
+
+
+class collective_section:
+    """``with collective_section(comm):`` — a block of user code that all ranks of ``comm`` run.
+
+    If the block raises on some ranks, those ranks call :func:`agree` with their exception on the
+    way out, which matches the agreement that every crk collective (and the end of this section)
+    performs on the other ranks, so every rank raises instead of hanging. Collective.
+    """
+
+    def __init__(self, comm=None, where="a collective section"):
+        from .comm import resolve_comm
+        self.comm = resolve_comm(comm)
+        self.where = where
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is not None and not isinstance(exc, Exception):
+            return False  # KeyboardInterrupt / SystemExit: do not try to talk to other ranks
+        agree(self.comm, exc, where=self.where)
+        return False

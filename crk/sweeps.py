@@ -1,0 +1,181 @@
+"""Plans and sweeps: which blocks a reduced function needs, and running them.
+
+A :class:`Plan` is the list of blocks that lie both downstream of the controls and upstream of
+the outputs, with per-block masks of the relevant dependencies/outputs. An executor runs the four
+kinds of sweep over a plan. :class:`StoreAll` keeps every value; :mod:`crk.checkpointing` provides
+the schedule-driven executor with the same interface.
+
+Every sweep agrees on failure across the tape's communicator at its end (and every crk collective
+inside it agrees too), so an exception on one rank raises on all ranks.
+"""
+import sys
+
+from .parallel.collective import agree
+
+
+class Plan:
+    """Relevant blocks of ``tape`` for the given control and output BlockVariables.
+
+    ``blocks`` lists the relevant blocks in recording order and ``indices`` their positions on
+    the tape. ``dep_masks`` / ``out_masks`` map a position in ``blocks`` to a list of booleans
+    for the few blocks where not every dependency / output is relevant. Raises ValueError naming
+    the culprit when an output depends on no control or a control reaches no output (unless
+    ``allow_unused``).
+    """
+
+    def __init__(self, tape, control_bvs, output_bvs, allow_unused=False):
+        all_blocks = tape.get_blocks()
+        self.tape = tape
+        self.version = tape._version
+        self.length = len(all_blocks)
+        controls = set(control_bvs)
+        active = set(control_bvs)
+        # Forward: blocks downstream of a control. Only indices are kept (a list of ints costs
+        # the garbage collector nothing), so planning a long tape allocates little.
+        forward = []
+        for i, block in enumerate(all_blocks):
+            for d in block._dependencies:
+                if d in active:
+                    break
+            else:
+                continue
+            outs = block._outputs
+            if not controls.isdisjoint(outs):
+                raise ValueError(
+                    f"ReducedFunction: a control is computed (by {block!r}) from another "
+                    f"control; controls must be independent inputs")
+            active.update(outs)
+            forward.append(i)
+        # Backward: of those, the blocks upstream of an output.
+        needed = set(output_bvs)
+        indices = []
+        dep_masks = {}
+        out_masks = {}
+        for i in reversed(forward):
+            block = all_blocks[i]
+            outs = block._outputs
+            if needed.isdisjoint(outs):
+                continue
+            if len(outs) > 1:
+                mask = [o in needed for o in outs]
+                if not all(mask):
+                    out_masks[i] = mask
+            deps = block._dependencies
+            mask = [d in active for d in deps]
+            if all(mask):
+                needed.update(deps)
+            else:
+                dep_masks[i] = mask
+                needed.update(d for d, m in zip(deps, mask) if m)
+            indices.append(i)
+        indices.reverse()
+        self.indices = indices
+        self.blocks = [all_blocks[i] for i in indices]
+        self.dep_masks = {k: dep_masks[i] for k, i in enumerate(indices) if i in dep_masks}
+        self.out_masks = {k: out_masks[i] for k, i in enumerate(indices) if i in out_masks}
+        if not allow_unused:
+            for k, bv in enumerate(output_bvs):
+                if bv not in active:
+                    raise ValueError(
+                        f"ReducedFunction: output {k} does not depend on any control: it was "
+                        f"computed without them, or outside the tape (stop_annotating, a value "
+                        f"copied out with np.asarray/float and back in). Its derivative would be "
+                        f"zero; pass allow_unused=True if that is intended.")
+            for k, bv in enumerate(control_bvs):
+                if bv not in needed:
+                    raise ValueError(
+                        f"ReducedFunction: control {k} does not influence any output (it was not "
+                        f"used, or used only outside the tape); pass allow_unused=True if a zero "
+                        f"derivative is intended.")
+
+    def stale(self):
+        return self.tape._version != self.version
+
+
+def sweep_comm(tape):
+    """The communicator a tape's sweeps agree over, or None when MPI has never been loaded.
+
+    Without mpi4py imported no value can be distributed and no rank can wait on another, so
+    there is nothing to agree on (and MPI is not initialised just for that).
+    """
+    if tape._comm is None and "mpi4py.MPI" not in sys.modules:
+        return None
+    return tape.comm
+
+
+class StoreAll:
+    """Executor keeping every value of the plan in memory (the default)."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.comm = sweep_comm(plan.tape)
+
+    def needs_evaluation(self):
+        """False: stored values stay valid until the controls change."""
+        return False
+
+    def _guarded(self, run, where):
+        """Run a sweep; on failure reset derivative values and raise on every rank."""
+        comm = self.comm
+        try:
+            result = run()
+        except Exception as e:
+            self.reset()            # never leave half-swept derivative values behind
+            if comm is None or comm.size == 1:
+                raise
+            agree(comm, e, where)   # raises on every rank
+        if comm is not None and comm.size > 1:
+            agree(comm, None, where)
+        return result
+
+    def reset(self):
+        """Clear every derivative value held by the plan's variables."""
+        for block in self.plan.blocks:
+            for bv in block._dependencies:
+                bv.reset()
+            for bv in block._outputs:
+                bv.reset()
+
+    def evaluate(self):
+        """Recompute every relevant value from the controls' checkpoints."""
+        def run():
+            masks = self.plan.out_masks
+            for k, block in enumerate(self.plan.blocks):
+                block.recompute(masks.get(k) if masks else None)
+        self._guarded(run, "ReducedFunction evaluation")
+
+    def tangent(self):
+        """Push the controls' tlm_value to every relevant value (values are current)."""
+        def run():
+            masks = self.plan.out_masks
+            for k, block in enumerate(self.plan.blocks):
+                block.evaluate_tlm(masks.get(k) if masks else None)
+        self._guarded(run, "tangent-linear sweep")
+
+    def clear_tangents(self):
+        for block in self.plan.blocks:
+            for out in block._outputs:
+                out.tlm_value = None
+
+    def adjoint(self, hessian=False):
+        """Pull the outputs' adj_value (and hessian_value) back to the controls.
+
+        With ``hessian``, tangents must already be in place (see :meth:`second_order`). Outputs'
+        derivative values are released as soon as their block is done.
+        """
+        def run():
+            blocks = self.plan.blocks
+            masks = self.plan.dep_masks
+            for k in range(len(blocks) - 1, -1, -1):
+                block = blocks[k]
+                block.evaluate_adj(masks.get(k) if masks else None, hessian)
+                for out in block._outputs:
+                    out.adj_value = out.hessian_value = None
+                    if hessian:
+                        out.tlm_value = None
+        self._guarded(run, "adjoint sweep")
+
+    def second_order(self):
+        """Tangent sweep then adjoint sweep with second-order adjoints."""
+        self.tangent()
+        self.adjoint(hessian=True)

@@ -1,0 +1,160 @@
+"""The tape: an ordered record of Blocks, and the context saying which tape records.
+
+The working tape and the annotation switch are context variables, so threads and asyncio tasks
+each see their own, and ``with Tape() as tape:`` / ``with stop_annotating():`` nest cleanly.
+Creating a Tape initialises nothing (no MPI, no backends).
+"""
+import contextvars
+
+_working_tape = contextvars.ContextVar("crk_working_tape", default=None)
+_annotating = contextvars.ContextVar("crk_annotating", default=True)
+
+
+class Tape:
+    """An ordered record of the Blocks of one computation.
+
+    ``comm`` is the communicator whose ranks all record this tape (SPMD; default COMM_WORLD,
+    resolved on first use). Tape sweeps agree on failure over it, so an exception on one rank
+    raises on all ranks.
+
+    Use as a context manager to make it the working tape::
+
+        with crk.Tape() as tape:
+            ...   # operations recorded on `tape`
+    """
+
+    def __init__(self, comm=None):
+        self._blocks = []
+        self._comm = comm
+        self._tokens = []
+        self._version = 0          # bumped whenever blocks are removed; plans check it
+        self.timeline = None       # set by the time-loop machinery (crk.checkpointing)
+
+    # -- recording ---------------------------------------------------------------------------
+    def add_block(self, block):
+        """Append ``block`` (already wired to its dependencies and outputs). Not collective."""
+        self._blocks.append(block)
+        if self.timeline is not None:
+            self.timeline.block_added(block, len(self._blocks) - 1)
+
+    def get_blocks(self):
+        """The recorded blocks, in recording order (a list; do not modify)."""
+        return self._blocks
+
+    def __len__(self):
+        return len(self._blocks)
+
+    def clear_tape(self):
+        """Forget every block (and any time-loop/checkpoint state). Not collective."""
+        self._blocks = []
+        self._version += 1
+        if self.timeline is not None:
+            self.timeline.close()
+            self.timeline = None
+
+    clear = clear_tape
+
+    @property
+    def comm(self):
+        from .parallel.comm import resolve_comm
+        if self._comm is None:
+            self._comm = resolve_comm(None)
+        return self._comm
+
+    # -- time loops (crk.checkpointing) ------------------------------------------------------
+    def enable_checkpointing(self, schedule, **options):
+        """Choose the checkpoint schedule for the time loop this tape will record.
+
+        Must be called before recording the loop. See :mod:`crk.checkpointing`.
+        """
+        from .checkpointing.timeline import Timeline
+        if self.timeline is not None and self.timeline.started:
+            raise RuntimeError(
+                "Tape.enable_checkpointing(): the time loop has already started recording; "
+                "choose the schedule before the first `for step in tape.timesteps(...)`.")
+        if self.timeline is not None:
+            self.timeline.close()
+        self.timeline = Timeline(self, schedule, **options)
+
+    def timesteps(self, n=None):
+        """Iterate over the steps of a time loop, marking each step on the tape.
+
+        ``for step in tape.timesteps(n): ...`` records ``n`` steps; with ``n=None`` the loop length
+        is open and the loop ends when the user breaks out of it (online checkpointing).
+        """
+        from .checkpointing.timeline import Timeline
+        if self.timeline is None:
+            self.timeline = Timeline(self, None)
+        return self.timeline.steps(n)
+
+    # -- working-tape context ----------------------------------------------------------------
+    def __enter__(self):
+        self._tokens.append(_working_tape.set(self))
+        return self
+
+    def __exit__(self, *exc):
+        _working_tape.reset(self._tokens.pop())
+        return False
+
+    def __repr__(self):
+        return f"<crk.Tape with {len(self._blocks)} blocks>"
+
+
+def get_working_tape():
+    """The tape operations are recorded on in the current context (created on first use)."""
+    tape = _working_tape.get()
+    if tape is None:
+        tape = Tape()
+        _working_tape.set(tape)
+    return tape
+
+
+class _Restore:
+    """Context manager returned by set_working_tape/pause helpers: restores on exit."""
+
+    def __init__(self, var, token, value=None):
+        self._var, self._token, self._value = var, token, value
+
+    def __enter__(self):
+        return self._value
+
+    def __exit__(self, *exc):
+        self._var.reset(self._token)
+        return False
+
+
+def set_working_tape(tape=None):
+    """Make ``tape`` (a new Tape if None) the working tape.
+
+    Returns a context manager: ``with set_working_tape(t):`` restores the previous tape on exit.
+    """
+    tape = Tape() if tape is None else tape
+    if not isinstance(tape, Tape):
+        raise TypeError(f"set_working_tape(): expected a crk.Tape, got {type(tape).__name__}")
+    return _Restore(_working_tape, _working_tape.set(tape), tape)
+
+
+def annotating():
+    """True when operations are currently being recorded."""
+    return _annotating.get()
+
+
+class stop_annotating:
+    """``with stop_annotating():`` — nothing inside is recorded on any tape."""
+
+    def __enter__(self):
+        self._token = _annotating.set(False)
+
+    def __exit__(self, *exc):
+        _annotating.reset(self._token)
+        return False
+
+
+def pause_annotation():
+    """Stop recording until :func:`continue_annotation` (prefer ``with stop_annotating():``)."""
+    _annotating.set(False)
+
+
+def continue_annotation():
+    """Resume recording after :func:`pause_annotation`."""
+    _annotating.set(True)

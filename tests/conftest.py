@@ -1,0 +1,61 @@
+"""Shared fixtures. MPI tests are written in terms of comm.size and run unchanged serially and
+under ``mpirun -n N python -m pytest --with-mpi``.
+
+* A watchdog: every test that hangs longer than CRK_TEST_TIMEOUT seconds (default 300) dumps its
+  traceback and exits the process, so a deadlock fails fast under mpirun.
+* ``comm``: COMM_WORLD. ``split``: this rank's slice of n items (uneven splits on purpose).
+* ``assert_replicated``: a value is bit-for-bit identical on every rank.
+"""
+import faulthandler
+import os
+import sys
+
+import numpy as np
+import pytest
+
+TIMEOUT = float(os.environ.get("CRK_TEST_TIMEOUT", "300"))
+
+
+@pytest.fixture(autouse=True)
+def _watchdog():
+    faulthandler.dump_traceback_later(TIMEOUT, exit=True, file=sys.stderr)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture
+def comm():
+    from mpi4py import MPI
+    return MPI.COMM_WORLD
+
+
+def split_range(n, comm):
+    """This rank's contiguous slice of range(n); ranks get different sizes, the last may be
+    empty-ish, so tests exercise uneven splits."""
+    size, rank = comm.size, comm.rank
+    weights = np.arange(1, size + 1, dtype=float)
+    bounds = np.concatenate([[0], np.round(np.cumsum(weights) / weights.sum() * n)]).astype(int)
+    return slice(int(bounds[rank]), int(bounds[rank + 1]))
+
+
+@pytest.fixture
+def split(comm):
+    return lambda n: split_range(n, comm)
+
+
+def assert_replicated(value, comm):
+    """Assert ``value`` (float / array / crk value) is bit-identical on every rank of comm."""
+    if hasattr(value, "_ad_create_checkpoint"):
+        value = value._ad_create_checkpoint()
+    raw = np.ascontiguousarray(np.asarray(value, dtype=np.float64)).tobytes()
+    everyone = comm.allgather(raw)
+    assert all(r == everyone[0] for r in everyone), "replicated value differs between ranks"
+
+
+@pytest.fixture(name="assert_replicated")
+def _assert_replicated_fixture(comm):
+    return lambda value: assert_replicated(value, comm)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "mpi: runs under mpirun with several ranks (pytest-mpi)")

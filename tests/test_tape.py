@@ -1,0 +1,119 @@
+"""The tape: context scoping, annotation switches, immutability errors, no import side effects."""
+import gc
+import subprocess
+import sys
+import weakref
+
+import numpy as np
+import pytest
+
+import crk
+
+
+def test_import_has_no_side_effects():
+    code = ("import sys, crk, crk.cr, crk.parallel\n"
+            "heavy = [m for m in ('mpi4py', 'mpi4py.MPI', 'jax', 'tensorflow', 'autograd',"
+            " 'petsc4py') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_working_tape_is_context_scoped():
+    outer = crk.get_working_tape()
+    with crk.Tape() as tape:
+        x = crk.AdjFloat(2.0)
+        y = x * x
+        assert crk.get_working_tape() is tape
+        with crk.Tape() as inner:
+            z = y + 1.0
+        assert len(inner) == 1
+    assert len(tape) == 1
+    assert crk.get_working_tape() is outer
+    with crk.set_working_tape(crk.Tape()) as t2:
+        _ = z * 2.0
+        assert len(t2) == 1
+    assert crk.get_working_tape() is outer
+
+
+def test_stop_annotating_records_nothing():
+    with crk.Tape() as tape:
+        x = crk.AdjFloat(2.0)
+        with crk.stop_annotating():
+            y = x * 3.0
+            assert not crk.annotating()
+        assert crk.annotating()
+        crk.pause_annotation()
+        y = y * 2.0
+        crk.continue_annotation()
+        assert isinstance(y, crk.AdjFloat) and float(y) == 12.0
+    assert len(tape) == 0
+
+
+def test_cleared_tape_invalidates_reduced_functions():
+    with crk.Tape() as tape:
+        x = crk.AdjFloat(2.0)
+        rf = crk.ReducedFunctional(x * x, crk.Control(x))
+        tape.clear_tape()
+        with pytest.raises(RuntimeError, match="tape was cleared"):
+            rf.derivative()
+
+
+def test_dropped_tape_is_freed_without_the_cycle_collector():
+    """Blocks refer to variables, never the reverse: no cycles, memory returns at once."""
+    gc.disable()
+    try:
+        with crk.Tape() as tape:
+            x = crk.array(np.ones(1000))
+            y = crk.sum(np.exp(x) * 2.0)
+        ref = weakref.ref(tape.get_blocks()[0])
+        del tape
+        assert ref() is None
+        assert float(y) > 0  # user values stay valid without their tape
+    finally:
+        gc.enable()
+
+
+def test_recorded_values_are_immutable():
+    x = crk.array([1.0, 2.0, 3.0])
+    with pytest.raises(TypeError, match=r"item assignment.*x.at\[index\].set"):
+        x[0] = 5.0
+    with pytest.raises(ValueError, match="read-only"):
+        np.asarray(x)[0] = 5.0
+    with pytest.raises(TypeError, match="immutable"):
+        np.add(x, 1.0, out=np.empty(3))
+    y = x
+    y += 1.0          # rebinds y to a new recorded value; x is unchanged
+    assert float(x[0]) == 1.0 and float(y[0]) == 2.0
+
+
+def test_constants_are_copied_so_later_changes_do_not_leak_in():
+    with crk.Tape():
+        x = crk.array([1.0, 2.0])
+        c = np.array([10.0, 20.0])
+        J = crk.sum(x * c)
+        c[:] = 0.0
+        rf = crk.ReducedFunctional(J, crk.Control(x))
+        assert float(rf([1.0, 2.0])) == 50.0
+        np.testing.assert_array_equal(rf.derivative().value, [10.0, 20.0])
+
+
+def test_unsupported_numpy_function_says_what_to_do():
+    x = crk.array([1.0, 2.0])
+    with pytest.raises(TypeError, match="numpy.cumsum is not recorded by crk"):
+        np.cumsum(x)
+    with pytest.raises(TypeError, match="numpy.arcsinh is not recorded"):
+        np.arcsinh(x)
+    assert np.allclose(x, [1.0, 2.0])        # value-only helpers work
+    assert (x > 1.5).tolist() == [False, True]
+
+
+def test_array_constructor_checks_input():
+    with pytest.raises(TypeError, match="complex"):
+        crk.array([1j])
+    a, b = crk.AdjFloat(1.0), crk.AdjFloat(2.0)
+    with crk.Tape() as tape:
+        v = crk.array([a, b])          # recorded: a stack, not a copy out of the tape
+    assert len(tape) == 1 and v.shape == (2,)
+    g = crk.array(np.ones(2) * k for k in range(3))   # generators are consumed
+    assert g.shape == (3, 2)
+    assert crk.array([1, 2]).dtype == np.float64
