@@ -3,6 +3,7 @@
 Importing crk initialises nothing: no MPI, PETSc, JAX or TensorFlow is loaded until a function
 that needs it runs, and no global setting of another library is changed.
 """
+from . import checkpointing
 from .adjfloat import AdjFloat
 from .backends.jax import overload_jax
 from .array import array, ndarray
@@ -25,7 +26,7 @@ from .verification import check_duality, convergence_rates, taylor_test, taylor_
 __version__ = "0.1.0"
 
 __all__ = [
-    "AdjFloat", "Block", "BlockVariable", "Control", "OverloadedType", "Primitive",
+    "checkpointing", "AdjFloat", "Block", "BlockVariable", "Control", "OverloadedType", "Primitive",
     "ReducedFunction", "ReducedFunctional", "Tape", "annotating", "array", "ndarray",
     "check_duality", "compute_gradient", "compute_hessian", "compute_tlm",
     "continue_annotation", "convergence_rates", "create_overloaded_object", "defhvp", "defjvp",

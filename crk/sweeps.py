@@ -26,6 +26,7 @@ class Plan:
     def __init__(self, tape, control_bvs, output_bvs, allow_unused=False):
         all_blocks = tape.get_blocks()
         self.tape = tape
+        self.output_bvs = list(output_bvs)
         self.version = tape._version
         self.length = len(all_blocks)
         controls = set(control_bvs)
@@ -75,6 +76,11 @@ class Plan:
         self.out_masks = {k: out_masks[i] for k, i in enumerate(indices) if i in out_masks}
         if not allow_unused:
             for k, bv in enumerate(output_bvs):
+                if bv not in active and not _produced_on(all_blocks, bv):
+                    raise ValueError(
+                        f"ReducedFunction: output {k} was not recorded on this tape ({tape!r}); "
+                        f"pass the tape it was recorded on (tape=...), or create the reduced "
+                        f"function inside `with tape:`")
                 if bv not in active:
                     raise ValueError(
                         f"ReducedFunction: output {k} does not depend on any control: it was "
@@ -92,6 +98,10 @@ class Plan:
         return self.tape._version != self.version
 
 
+def _produced_on(blocks, bv):
+    return any(bv in b._outputs for b in blocks)
+
+
 def sweep_comm(tape):
     """The communicator a tape's sweeps agree over, or None when MPI has never been loaded.
 
@@ -103,15 +113,18 @@ def sweep_comm(tape):
     return tape.comm
 
 
-class StoreAll:
-    """Executor keeping every value of the plan in memory (the default)."""
+class Executor:
+    """Runs the sweeps of a plan: ``evaluate``, ``tangent``, ``adjoint``, ``second_order``.
+
+    All sweeps are collective over the tape's communicator and agree on failure.
+    """
 
     def __init__(self, plan):
         self.plan = plan
         self.comm = sweep_comm(plan.tape)
 
     def needs_evaluation(self):
-        """False: stored values stay valid until the controls change."""
+        """Whether values must be recomputed before a derivative sweep."""
         return False
 
     def _guarded(self, run, where):
@@ -136,6 +149,15 @@ class StoreAll:
             for bv in block._outputs:
                 bv.reset()
 
+    def clear_tangents(self):
+        for block in self.plan.blocks:
+            for out in block._outputs:
+                out.tlm_value = None
+
+
+class StoreAll(Executor):
+    """Executor keeping every value of the plan in memory (the default)."""
+
     def evaluate(self):
         """Recompute every relevant value from the controls' checkpoints."""
         def run():
@@ -151,11 +173,6 @@ class StoreAll:
             for k, block in enumerate(self.plan.blocks):
                 block.evaluate_tlm(masks.get(k) if masks else None)
         self._guarded(run, "tangent-linear sweep")
-
-    def clear_tangents(self):
-        for block in self.plan.blocks:
-            for out in block._outputs:
-                out.tlm_value = None
 
     def adjoint(self, hessian=False):
         """Pull the outputs' adj_value (and hessian_value) back to the controls.

@@ -23,12 +23,14 @@ class Tape:
             ...   # operations recorded on `tape`
     """
 
-    def __init__(self, comm=None):
+    def __init__(self, comm=None, checkpointing=None, directory=None):
         self._blocks = []
         self._comm = comm
         self._tokens = []
         self._version = 0          # bumped whenever blocks are removed; plans check it
         self.timeline = None       # set by the time-loop machinery (crk.checkpointing)
+        if checkpointing is not None or directory is not None:
+            self.enable_checkpointing(checkpointing, directory=directory)
 
     # -- recording ---------------------------------------------------------------------------
     def add_block(self, block):
@@ -62,10 +64,13 @@ class Tape:
         return self._comm
 
     # -- time loops (crk.checkpointing) ------------------------------------------------------
-    def enable_checkpointing(self, schedule, **options):
+    def enable_checkpointing(self, schedule, directory=None):
         """Choose the checkpoint schedule for the time loop this tape will record.
 
-        Must be called before recording the loop. See :mod:`crk.checkpointing`.
+        ``schedule``: a :mod:`crk.checkpointing` schedule (Revolve, Multistage, Online;
+        None or StoreAll keeps everything). ``directory``: where this process writes disk
+        snapshots (default: the system temporary directory); checked for writability now.
+        Must be called before the loop starts recording. Not collective.
         """
         from .checkpointing.timeline import Timeline
         if self.timeline is not None and self.timeline.started:
@@ -74,7 +79,7 @@ class Tape:
                 "choose the schedule before the first `for step in tape.timesteps(...)`.")
         if self.timeline is not None:
             self.timeline.close()
-        self.timeline = Timeline(self, schedule, **options)
+        self.timeline = Timeline(self, schedule, directory)
 
     def timesteps(self, n=None):
         """Iterate over the steps of a time loop, marking each step on the tape.

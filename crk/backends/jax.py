@@ -309,7 +309,8 @@ class JaxCall(DifferentiableFunction):
     def _describe_outputs(self, leaves, treedef):
         jax = _jax()
         self.out_treedef = treedef
-        dtypes = [np.dtype(getattr(v, "dtype", None) or np.asarray(v).dtype) for v in leaves]
+        dtypes = [np.dtype(v.dtype) if hasattr(v, "dtype") else np.asarray(v).dtype
+                  for v in leaves]
         self.out_avals = [(tuple(np.shape(v)), d) for v, d in zip(leaves, dtypes)]
         self.out_float = []
         for k, (v, dtype) in enumerate(zip(leaves, dtypes)):
@@ -459,51 +460,19 @@ class JaxFunction:
         jax = _jax()
         if contains_tracer((args, kwargs)):
             return self._call_nested(args, kwargs)
-        n_args = len(args)
-        static_pos = _resolve(self.static_argnums, n_args, "static_argnums", self.name)
-        dynamic_pos = [i for i in range(n_args) if i not in static_pos]
-        diff_args = set(dynamic_pos if self.argnums is None else
-                        _resolve(self.argnums, n_args, "argnums", self.name))
-        for i in static_pos:
-            if _is_recorded(args[i]):
-                raise TypeError(f"{self.name}: argument {i} is a recorded crk value but is "
-                                f"listed in static_argnums; static arguments are compile-time "
-                                f"constants and cannot be differentiated")
-        for what, value in [("argument %d" % i, args[i]) for i in static_pos] + \
-                [("keyword argument %r" % k, v) for k, v in kwargs.items()]:
-            try:
-                hash(value)
-            except TypeError:
-                raise TypeError(f"{self.name}: {what} is static (a compile-time constant) so it "
-                                f"must be hashable, got {type(value).__name__}; pass arrays "
-                                f"positionally as non-static arguments") from None
-        point_args = self._pointwise_positions(n_args, dynamic_pos)
+        static_pos = self._check_static(args, kwargs)
+        dynamic_pos = [i for i in range(len(args)) if i not in static_pos]
         leaves, treedef = jax.tree_util.tree_flatten(tuple(args[i] for i in dynamic_pos),
                                                      is_leaf=_is_recorded)
-        leaf_arg = []
-        for i in dynamic_pos:
-            leaf_arg += [i] * len(jax.tree_util.tree_leaves(args[i], is_leaf=_is_recorded))
-        leaves = [np.asarray(v, dtype=np.float64) if isinstance(v, float) and not
-                  _is_recorded(v) else v for v in leaves]
+        leaf_arg = [i for i in dynamic_pos
+                    for _ in jax.tree_util.tree_leaves(args[i], is_leaf=_is_recorded)]
         record = annotating()
-        diff_pos = []
-        for p, (v, i) in enumerate(zip(leaves, leaf_arg)):
-            if not _is_recorded(v):
-                continue
-            if i not in diff_args:
-                if record:
-                    raise TypeError(
-                        f"{self.name}: argument {i} is a recorded crk value but is not in "
-                        f"argnums={self.argnums}; its derivative would be silently dropped. Add "
-                        f"{i} to argnums, or pass its plain value ({'x.value'}) to use it as a "
-                        f"constant.")
-                leaves[p] = v._ad_create_checkpoint()
-                continue
-            diff_pos.append(p)
+        leaves, diff_pos = self._differentiated(leaves, leaf_arg, dynamic_pos, len(args), record)
+        point_args = self._pointwise_positions(len(args), dynamic_pos)
         point_mask = tuple(i in point_args for i in leaf_arg)
         n, bucket, distributed = self._points(leaves, leaf_arg, point_mask)
-        static_vals = tuple(args[i] for i in static_pos)
-        kernels = self._kernels_for(n_args, static_pos, static_vals, kwargs, treedef)
+        kernels = self._kernels_for(len(args), static_pos, tuple(args[i] for i in static_pos),
+                                    kwargs, treedef)
         if self._device is None and self.backend is not None:
             self._device = resolve_device(self.backend)
         call = JaxCall(self.name, kernels, diff_pos, point_mask, n, bucket,
@@ -512,10 +481,48 @@ class JaxFunction:
         outs = record_call(call, leaves, distributed_outputs=distributed)
         if record and diff_pos:
             self.last_call = call
-        merged, floats, aux = [], iter(outs), iter(call.aux_outputs)
-        for is_float in call.out_float:
-            merged.append(next(floats) if is_float else next(aux))
-        return jax.tree_util.tree_unflatten(call.out_treedef, merged)
+        floats, aux = iter(outs), iter(call.aux_outputs)
+        return jax.tree_util.tree_unflatten(
+            call.out_treedef, [next(floats) if f else next(aux) for f in call.out_float])
+
+    def _check_static(self, args, kwargs):
+        """Positions of the static arguments; checks they (and keywords) are hashable."""
+        static_pos = _resolve(self.static_argnums, len(args), "static_argnums", self.name)
+        for i in static_pos:
+            if _is_recorded(args[i]):
+                raise TypeError(f"{self.name}: argument {i} is a recorded crk value but is "
+                                f"listed in static_argnums; static arguments are compile-time "
+                                f"constants and cannot be differentiated")
+        for what, value in [(f"argument {i}", args[i]) for i in static_pos] + \
+                [(f"keyword argument {k!r}", v) for k, v in kwargs.items()]:
+            try:
+                hash(value)
+            except TypeError:
+                raise TypeError(f"{self.name}: {what} is static (a compile-time constant) so it "
+                                f"must be hashable, got {type(value).__name__}; pass arrays "
+                                f"positionally as non-static arguments") from None
+        return static_pos
+
+    def _differentiated(self, leaves, leaf_arg, dynamic_pos, n_args, record):
+        """(plain-or-recorded leaves, positions of the recorded leaves to differentiate)."""
+        diff_args = set(dynamic_pos if self.argnums is None else
+                        _resolve(self.argnums, n_args, "argnums", self.name))
+        leaves = list(leaves)
+        diff_pos = []
+        for p, (v, i) in enumerate(zip(leaves, leaf_arg)):
+            if not _is_recorded(v):
+                if isinstance(v, float):          # a Python float is a float64 constant
+                    leaves[p] = np.asarray(v, dtype=np.float64)
+            elif i in diff_args:
+                diff_pos.append(p)
+            elif record:
+                raise TypeError(
+                    f"{self.name}: argument {i} is a recorded crk value but is not in "
+                    f"argnums={self.argnums}; its derivative would be silently dropped. Add {i} "
+                    f"to argnums, or pass its plain value (x.value) to use it as a constant.")
+            else:                                  # nothing is recorded: just its value
+                leaves[p] = v._ad_create_checkpoint()
+        return leaves, diff_pos
 
     def _pointwise_positions(self, n_args, dynamic_pos):
         if isinstance(self.pointwise, tuple):

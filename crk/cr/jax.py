@@ -12,8 +12,10 @@ Programs are compiled once per padded shape and shared by every call and block o
 (``trace_counts`` counts the traces). The point axis of every compiled call is padded to a
 bucket size (:func:`crk.backends.jax.bucket_size`); a call with distributed arguments uses the
 bucket of the LARGEST local point count over the ranks, so every rank compiles and runs the same
-programs (that agreement is a small collective at each such call). Everything runs in float64
-without touching JAX's global flag (see :mod:`crk.backends.jax`).
+programs (that agreement is a small collective at each such call). The plain-value methods
+(``evaluate``, ``vjp``, ``jvp``, ``hvp``, ``jacobians``), called directly or by a composed map,
+see only local values and pad to the local bucket. Everything runs in float64 without touching
+JAX's global flag (see :mod:`crk.backends.jax`).
 """
 import collections
 import functools
@@ -57,14 +59,14 @@ class _PointMapCall(JaxCall):
     def evaluate(self, args):
         outs = super().evaluate(tuple(_plain(a) for a in args))
         pm = self.point_map
+        if len(outs) != pm.n_outputs:
+            raise ValueError(f"{pm.name}: declared {pm.n_outputs} output(s), the function "
+                             f"returned {len(outs)} array(s)")
         for k, (o, s) in enumerate(zip(outs, pm.out_point_shapes)):
             if np.shape(o)[1:] != s:
                 raise ValueError(f"{pm.name}: output {k} was declared with per-point shape {s} "
                                  f"(shape (-1, *{s})) but the function returned shape "
                                  f"{np.shape(o)} for {self.n} points")
-        if len(outs) != pm.n_outputs:
-            raise ValueError(f"{pm.name}: declared {pm.n_outputs} outputs, the function "
-                             f"returned {len(outs)}")
         return outs
 
 
@@ -77,10 +79,10 @@ class JaxPointMap(PointMap):
     ``jax.vmap``. ``in_shapes``/``out_shapes``: as for :class:`~crk.cr.point_map.PointMap`
     (``(-1, *s)`` pointwise, a plain shape for a parameter); at least one argument and every
     output must be pointwise; ``pointwise`` overrides the argument kinds as in
-    :func:`crk.cr.autograd.apply_pointwise`. ``checkpoint``: True (default) keeps no linearisation between
-    the forward pass and the adjoint (recomputed there); False keeps JAX's vjp residuals, which
-    cost memory proportional to the points times the intermediates. ``jit``: compile (and pad
-    to buckets). ``backend``: a JAX platform name or device.
+    :func:`crk.cr.autograd.apply_pointwise`. ``checkpoint``: True (default) keeps no
+    linearisation between the forward pass and the adjoint (recomputed there); False keeps
+    JAX's vjp residuals, which cost memory proportional to the points times the intermediates.
+    ``jit``: compile (and pad to buckets). ``backend``: a JAX platform name or device.
     """
 
     def __init__(self, fn, in_shapes, out_shapes, pointwise=None, name=None, arg_names=None,

@@ -8,7 +8,8 @@ jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
 
 import crk  # noqa: E402
-from crk import Control, ReducedFunction, ReducedFunctional, convergence_rates, taylor_to_dict  # noqa
+from crk import (Control, ReducedFunction, ReducedFunctional, convergence_rates,  # noqa: E402
+                 taylor_to_dict)
 from crk.cr.jax import JaxPointMap, point_map  # noqa: E402
 
 
