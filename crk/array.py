@@ -13,10 +13,10 @@ from . import numpy_api as api
 from . import numpy_rules as R
 from . import primitive
 from .adjfloat import AdjFloat
-from .block_variable import BlockVariable
+from .block_variable import BlockVariable, stub_like
 from .overloaded_type import OverloadedType, register_overloaded_type
 from .parallel.comm import resolve_comm
-from .primitive import apply
+from .primitive import apply, apply2
 
 
 
@@ -39,6 +39,16 @@ class ndarray(OverloadedType):
         self._bv = None
         self._ad_distributed = distributed
         self._ad_comm = comm
+
+    def __del__(self):
+        # The user's object is gone, so no new block can read this value. If no recorded rule
+        # reads it either, the tape keeps only its shape (replays recompute it when needed).
+        try:
+            bv = self._bv
+        except AttributeError:       # construction failed half-way
+            return
+        if bv is not None and not bv.keep and bv.checkpoint is self._value:
+            bv.checkpoint = stub_like(self._value)
 
     # -- OverloadedType ----------------------------------------------------------------------
     def _ad_create_checkpoint(self):
@@ -118,16 +128,16 @@ class ndarray(OverloadedType):
         return self._value.tolist()
 
     # -- recorded arithmetic -----------------------------------------------------------------
-    def __add__(self, o): return apply(R.add, (self, o))
-    def __radd__(self, o): return apply(R.add, (o, self))
-    def __sub__(self, o): return apply(R.subtract, (self, o))
-    def __rsub__(self, o): return apply(R.subtract, (o, self))
-    def __mul__(self, o): return apply(R.multiply, (self, o))
-    def __rmul__(self, o): return apply(R.multiply, (o, self))
-    def __truediv__(self, o): return apply(R.divide, (self, o))
-    def __rtruediv__(self, o): return apply(R.divide, (o, self))
-    def __pow__(self, o): return apply(R.power, (self, o))
-    def __rpow__(self, o): return apply(R.power, (o, self))
+    def __add__(self, o): return apply2(R.add, self, o)
+    def __radd__(self, o): return apply2(R.add, o, self)
+    def __sub__(self, o): return apply2(R.subtract, self, o)
+    def __rsub__(self, o): return apply2(R.subtract, o, self)
+    def __mul__(self, o): return apply2(R.multiply, self, o)
+    def __rmul__(self, o): return apply2(R.multiply, o, self)
+    def __truediv__(self, o): return apply2(R.divide, self, o)
+    def __rtruediv__(self, o): return apply2(R.divide, o, self)
+    def __pow__(self, o): return apply2(R.power, self, o)
+    def __rpow__(self, o): return apply2(R.power, o, self)
     def __matmul__(self, o): return api.matmul(self, o)
     def __rmatmul__(self, o): return api.matmul(o, self)
     def __neg__(self): return apply(R.negative, (self,))
@@ -269,14 +279,16 @@ def _wrap_output(value, distributed, comm):
         out._bv = BlockVariable(float(value))
         return out
     value = np.asarray(value)
-    if not np.issubdtype(value.dtype, np.floating):
+    if value.dtype.kind != "f":
         return value                       # integer/boolean results are not differentiable
     out = ndarray(value, distributed, comm)
-    out._bv = BlockVariable(out._value, distributed, comm)
+    out._bv = bv = BlockVariable(out._value, distributed, comm)
+    bv.keep = False        # until a rule is known to read it (see primitive.apply)
     return out
 
 
 primitive._wrap_output = _wrap_output
+primitive._NDArray = ndarray
 register_overloaded_type(np.ndarray, lambda v, comm=None, distributed=False:
                          array(v, comm=comm, distributed=distributed))
 register_overloaded_type((int, np.floating, np.integer),

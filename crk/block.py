@@ -71,6 +71,7 @@ class Block:
             bv.checkpoint = dep._ad_create_checkpoint()   # freed by a checkpoint executor
         if no_duplicates and any(d is bv for d in self._dependencies):
             return
+        bv.keep = True          # a block's hooks may read any of its values
         self._dependencies.append(bv)
 
     def get_dependencies(self):
@@ -89,6 +90,7 @@ class Block:
         else:
             raise TypeError(f"{type(self).__name__}.add_output(): expected an overloaded value "
                             f"(crk.AdjFloat, crk.ndarray, ...), got {type(obj).__name__}")
+        bv.keep = True
         self._outputs.append(bv)
         return bv
 
@@ -120,7 +122,7 @@ class Block:
         """Pull the outputs' adjoints (and, if ``hessian``, second-order adjoints) back."""
         outputs = self._outputs
         for out in outputs:
-            if out.partial_comm is not None:
+            if out.partial is not None:
                 out.reduce_partials(hessian)
         adj_inputs = [out.adj_value for out in outputs]
         if all(a is None for a in adj_inputs):

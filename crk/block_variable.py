@@ -12,14 +12,19 @@ class BlockVariable:
 
     ``distributed`` says whether each rank holds its own piece (True) or every rank holds the same
     value (False, "replicated"); ``comm`` is the communicator (None for plain scalars).
-    Adjoint contributions to a replicated value that were computed from rank-local data go to
-    ``adj_partial`` / ``hess_partial`` and are summed over ``partial_comm`` once, before the
-    value's adjoint is read.
+    Adjoint contributions to a replicated value that were computed from rank-local data are kept
+    apart in ``partial`` and summed over ranks once, before the value's adjoint is read.
+
+    ``keep`` says a derivative rule (of the producing block or of a consumer) reads this value.
+    When it is False and the user's object is gone, the tape may swap the value for a shape
+    stub (shape and dtype, no data); replays recompute it where needed.
+
+    Slots are few on purpose: a long tape holds one of these per recorded value, and each slot
+    is traversed by the garbage collector.
     """
 
-    __slots__ = ("checkpoint", "adj_value", "tlm_value", "hessian_value",
-                 "distributed", "comm", "adj_partial", "hess_partial", "partial_comm",
-                 "is_control", "__weakref__")
+    __slots__ = ("checkpoint", "adj_value", "tlm_value", "hessian_value", "distributed", "comm",
+                 "partial", "keep", "__weakref__")
 
     def __init__(self, checkpoint, distributed=False, comm=None):
         self.checkpoint = checkpoint
@@ -28,10 +33,8 @@ class BlockVariable:
         self.hessian_value = None
         self.distributed = distributed
         self.comm = comm
-        self.adj_partial = None
-        self.hess_partial = None
-        self.partial_comm = None
-        self.is_control = False
+        self.partial = None
+        self.keep = True
 
     # pyadjoint-compatible accumulators -----------------------------------------------------
     def add_adj_output(self, value):
@@ -48,11 +51,13 @@ class BlockVariable:
 
     def add_partial(self, adj, hess, comm):
         """Add rank-local contributions (to be summed over ``comm`` before use)."""
-        self.partial_comm = comm
+        partial = self.partial
+        if partial is None:
+            partial = self.partial = _Partial(comm)
         if adj is not None:
-            self.adj_partial = adj if self.adj_partial is None else self.adj_partial + adj
+            partial.adj = adj if partial.adj is None else partial.adj + adj
         if hess is not None:
-            self.hess_partial = hess if self.hess_partial is None else self.hess_partial + hess
+            partial.hess = hess if partial.hess is None else partial.hess + hess
 
     def reduce_partials(self, hessian=False):
         """Sum the rank-local contributions over ranks into adj (and hessian) values. Collective.
@@ -62,25 +67,29 @@ class BlockVariable:
         the sweep also carries second-order adjoints.
         """
         from .parallel.collective import sum_over_ranks
-        comm = self.partial_comm
-        self.partial_comm = None
-        adj, hess = self.adj_partial, self.hess_partial
-        self.adj_partial = self.hess_partial = None
-        if adj is None:
-            adj = _zeros_like(self.checkpoint)
-        self.add_adj_output(_same_kind(sum_over_ranks(adj, comm), self.checkpoint))
+        partial, self.partial = self.partial, None
+        adj = partial.adj if partial.adj is not None else _zeros_like(self.checkpoint)
+        self.add_adj_output(_same_kind(sum_over_ranks(adj, partial.comm), self.checkpoint))
         if hessian:
-            if hess is None:
-                hess = _zeros_like(self.checkpoint)
-            self.add_hessian_output(_same_kind(sum_over_ranks(hess, comm), self.checkpoint))
+            hess = partial.hess if partial.hess is not None else _zeros_like(self.checkpoint)
+            self.add_hessian_output(_same_kind(sum_over_ranks(hess, partial.comm),
+                                               self.checkpoint))
 
     def reset(self):
-        self.adj_value = self.tlm_value = self.hessian_value = None
-        self.adj_partial = self.hess_partial = self.partial_comm = None
+        self.adj_value = self.tlm_value = self.hessian_value = self.partial = None
 
     def __repr__(self):
         kind = "distributed" if self.distributed else "replicated"
         return f"<BlockVariable {kind} {type(self.checkpoint).__name__}>"
+
+
+class _Partial:
+    """Rank-local adjoint contributions awaiting their sum over ``comm``."""
+
+    __slots__ = ("comm", "adj", "hess")
+
+    def __init__(self, comm):
+        self.comm, self.adj, self.hess = comm, None, None
 
 
 def _zeros_like(value):
@@ -94,3 +103,38 @@ def _same_kind(reduced, like):
     if isinstance(like, float):
         return float(reduced)
     return reduced
+
+
+class ShapeStub:
+    """Marker base; see :func:`stub_like`."""
+
+
+def _stub_class():
+    import numpy as np
+
+    class _ShapeStub(np.ndarray, ShapeStub):
+        """A dropped value's stand-in: right shape and dtype, zero strides, no data."""
+    return _ShapeStub
+
+
+_STUB = None
+_stubs = {}     # (shape, dtype) -> the shared stub: stubs are read-only, so one of each will do
+
+
+def stub_like(value):
+    """A zero-byte array with the shape and dtype of ``value`` (see BlockVariable.keep)."""
+    key = (value.shape, value.dtype)
+    stub = _stubs.get(key)
+    if stub is None:
+        global _STUB
+        import numpy as np
+        if _STUB is None:
+            _STUB = _stub_class()
+        if len(_stubs) > 1024:
+            _stubs.clear()
+        stub = _stubs[key] = np.broadcast_to(np.zeros((), value.dtype), value.shape).view(_STUB)
+    return stub
+
+
+def is_stub(value):
+    return isinstance(value, ShapeStub)

@@ -22,7 +22,6 @@ class Control:
                 f"before computing with it, so the computation is recorded from it.")
         self.control = control
         self.block_variable = control.block_variable
-        self.block_variable.is_control = True
         self._shape = np.shape(control._ad_create_checkpoint())
 
     # pyadjoint names

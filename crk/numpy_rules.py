@@ -8,7 +8,8 @@ import operator
 
 import numpy as np
 
-from .primitive import Primitive, defhvp, defjvp, defjvp_argnum, defvjp, defvjp_argnum
+from .primitive import (Primitive, defhvp, defjvp, defjvp_argnum, defneeds, defvjp,
+                        defvjp_argnum, needs_nothing, needs_other_operand)
 
 
 # -- broadcasting helpers ----------------------------------------------------------------------
@@ -51,18 +52,22 @@ def _power(x, y):
 
 
 add = Primitive("add", operator.add, linear=True)
+defneeds(add, needs_nothing)
 defvjp(add, lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(g, y))
 defjvp(add, lambda d, ans, x, y: broadcast(d, ans), lambda d, ans, x, y: broadcast(d, ans))
 
 subtract = Primitive("subtract", operator.sub, linear=True)
+defneeds(subtract, needs_nothing)
 defvjp(subtract, lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(-g, y))
 defjvp(subtract, lambda d, ans, x, y: broadcast(d, ans), lambda d, ans, x, y: broadcast(-d, ans))
 
 negative = Primitive("negative", operator.neg, linear=True)
+defneeds(negative, needs_nothing)
 defvjp(negative, lambda g, ans, x: -g)
 defjvp(negative, lambda d, ans, x: -d)
 
 multiply = Primitive("multiply", operator.mul)
+defneeds(multiply, needs_other_operand)
 defvjp(multiply, lambda g, ans, x, y: unbroadcast(g * y, x),
        lambda g, ans, x, y: unbroadcast(g * x, y))
 defjvp(multiply, lambda d, ans, x, y: broadcast(d * y, ans),
@@ -73,6 +78,8 @@ defhvp(multiply, lambda g, dargs, ans, dans, x, y:
        None if dargs[0] is None else unbroadcast(g * dargs[0], y))
 
 divide = Primitive("divide", operator.truediv)
+# g/y for x; -g·ans/y and the second-order terms (x, y) for y.
+defneeds(divide, lambda rec: (frozenset({0, 1}), True) if 1 in rec else (frozenset({1}), False))
 defvjp(divide, lambda g, ans, x, y: unbroadcast(g / y, x),
        lambda g, ans, x, y: unbroadcast(-g * ans / y, y))
 defjvp(divide, lambda d, ans, x, y: broadcast(d / y, ans),
@@ -219,6 +226,7 @@ def _matmul(a, b):
 
 
 matmul = Primitive("matmul", _matmul)
+defneeds(matmul, needs_other_operand)
 defvjp(matmul, lambda g, ans, a, b: _matmul_vjp_a(g, a, b),
        lambda g, ans, a, b: _matmul_vjp_b(g, a, b))
 defjvp(matmul, lambda d, ans, a, b: _matmul(d, b), lambda d, ans, a, b: _matmul(a, d))
@@ -229,6 +237,7 @@ defhvp(matmul, lambda g, dargs, ans, dans, a, b:
        None if dargs[0] is None else _matmul_vjp_b(g, dargs[0], b))
 
 outer = Primitive("outer", np.outer)
+defneeds(outer, needs_other_operand)
 defvjp(outer, lambda g, ans, a, b: np.reshape(g @ np.ravel(b), np.shape(a)),
        lambda g, ans, a, b: np.reshape(np.ravel(a) @ g, np.shape(b)))
 defjvp(outer, lambda d, ans, a, b: np.outer(d, b), lambda d, ans, a, b: np.outer(a, d))
@@ -238,6 +247,7 @@ defhvp(outer, lambda g, dargs, ans, dans, a, b:
        None if dargs[0] is None else np.reshape(np.ravel(dargs[0]) @ g, np.shape(b)))
 
 trace = Primitive("trace", lambda x: float(np.trace(x)), linear=True)
+defneeds(trace, needs_nothing)
 defvjp(trace, lambda g, ans, x: g * np.eye(*np.shape(x)))
 defjvp(trace, lambda d, ans, x: float(np.trace(d)))
 
@@ -255,14 +265,17 @@ def _sum_vjp(g, ans, x, axis=None, keepdims=False):
 
 
 local_sum = Primitive("sum", _sum, linear=True)
+defneeds(local_sum, needs_nothing)
 defvjp(local_sum, _sum_vjp)
 defjvp(local_sum, lambda d, ans, x, axis=None, keepdims=False: _sum(d, axis, keepdims))
 
 reshape = Primitive("reshape", lambda x, shape: _as_float(np.reshape(x, shape)), linear=True)
+defneeds(reshape, needs_nothing)
 defvjp(reshape, lambda g, ans, x, shape: np.reshape(g, np.shape(x)) if np.ndim(x) else float(g))
 defjvp(reshape, lambda d, ans, x, shape: _as_float(np.reshape(d, shape)))
 
 transpose = Primitive("transpose", lambda x, axes=None: np.transpose(x, axes), linear=True)
+defneeds(transpose, needs_nothing)
 defvjp(transpose, lambda g, ans, x, axes=None:
        np.transpose(g, None if axes is None else np.argsort(axes)))
 defjvp(transpose, lambda d, ans, x, axes=None: np.transpose(d, axes))
@@ -279,6 +292,7 @@ def _getitem_vjp(g, ans, x, index):
 
 
 getitem = Primitive("getitem", _getitem, linear=True)
+defneeds(getitem, needs_nothing)
 defvjp(getitem, _getitem_vjp)
 defjvp(getitem, lambda d, ans, x, index: _getitem(d, index))
 
@@ -302,12 +316,14 @@ def _zero_at(g, index):
 
 
 index_set = Primitive("at[].set", _index_set, linear=True)
+defneeds(index_set, needs_nothing)
 defvjp(index_set, lambda g, ans, x, v, index: _zero_at(g, index),
        lambda g, ans, x, v, index: unbroadcast(np.asarray(g)[index], v))
 defjvp(index_set, lambda d, ans, x, v, index: _zero_at(d, index),
        lambda d, ans, x, v, index: _index_set(np.zeros(np.shape(ans)), d, index))
 
 index_add = Primitive("at[].add", _index_add, linear=True)
+defneeds(index_add, needs_nothing)
 defvjp(index_add, lambda g, ans, x, v, index: g,
        lambda g, ans, x, v, index: unbroadcast(np.asarray(g)[index], v))
 defjvp(index_add, lambda d, ans, x, v, index: broadcast(d, ans),
@@ -325,12 +341,14 @@ def _split_along(g, argnum, args, axis):
 
 concatenate = Primitive("concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis),
                         linear=True)
+defneeds(concatenate, needs_nothing)
 defvjp_argnum(concatenate, lambda argnum, g, ans, *xs, axis=0:
               _split_along(g, argnum, xs, axis))
 defjvp_argnum(concatenate, lambda argnum, d, ans, *xs, axis=0: np.concatenate(
     [d if i == argnum else np.zeros(np.shape(x)) for i, x in enumerate(xs)], axis=axis))
 
 stack = Primitive("stack", lambda *xs, axis=0: np.stack(xs, axis=axis), linear=True)
+defneeds(stack, needs_nothing)
 defvjp_argnum(stack, lambda argnum, g, ans, *xs, axis=0: _as_float(np.take(g, argnum, axis=axis)))
 defjvp_argnum(stack, lambda argnum, d, ans, *xs, axis=0: np.stack(
     [d if i == argnum else np.zeros(np.shape(x)) for i, x in enumerate(xs)], axis=axis))
@@ -341,11 +359,13 @@ def _where(cond, x, y):
 
 
 where = Primitive("where", _where, linear=True)
+defneeds(where, needs_nothing)
 defvjp(where, None, lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0.0), x),
        lambda g, ans, c, x, y: unbroadcast(np.where(c, 0.0, g), y), argnums=(0, 1, 2))
 defjvp(where, None, lambda d, ans, c, x, y: broadcast(np.where(c, d, 0.0), ans),
        lambda d, ans, c, x, y: broadcast(np.where(c, 0.0, d), ans), argnums=(0, 1, 2))
 
 identity = Primitive("copy", lambda x: np.array(x) if np.ndim(x) else x, linear=True)
+defneeds(identity, needs_nothing)
 defvjp(identity, lambda g, ans, x: g)
 defjvp(identity, lambda d, ans, x: d)

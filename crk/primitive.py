@@ -31,7 +31,8 @@ from .tape import _annotating, _working_tape, get_working_tape
 class Primitive:
     """A differentiable operation: ``fun`` plus rule tables indexed by argument position."""
 
-    __slots__ = ("name", "fun", "vjps", "jvps", "hvps", "linear", "reduces")
+    __slots__ = ("name", "fun", "vjps", "jvps", "hvps", "linear", "reduces", "value_needs",
+                 "_needs_cache")
 
     def __init__(self, name, fun, linear=False, reduces=False):
         self.name = name
@@ -41,6 +42,20 @@ class Primitive:
         self.hvps = {}
         self.linear = linear
         self.reduces = reduces
+        self.value_needs = None     # see defneeds; None: every argument value and the output
+        self._needs_cache = {}
+
+    def needs(self, dep_pos):
+        """(argument positions whose values rules read, whether they read the output)."""
+        cached = self._needs_cache.get(dep_pos)
+        if cached is None:
+            if self.value_needs is None:
+                cached = (frozenset(dep_pos), True)
+            else:
+                positions, out = self.value_needs(dep_pos)
+                cached = (frozenset(positions), bool(out))
+            self._needs_cache[dep_pos] = cached
+        return cached
 
     def __call__(self, *args, **kwargs):
         return apply(self, args, kwargs)
@@ -69,6 +84,32 @@ def defjvp(prim, *rules, argnums=None):
 def defhvp(prim, *rules, argnums=None):
     """Register second-order rules, one per argument (omit for a zero second-order term)."""
     _register(prim.hvps, rules, argnums)
+
+
+def defneeds(prim, needs):
+    """Declare which values the rules of ``prim`` read (all of them if never declared).
+
+    ``needs(recorded)`` gets the positions of the recorded (differentiated) arguments and
+    returns ``(positions, output)``: the argument positions whose values any vjp/jvp/hvp rule
+    reads, and whether a rule reads the output. Rules may always read shapes. Values no rule
+    reads are not kept by the tape once the user drops them — so be exact: a rule that reads a
+    value not declared here gets a zero-byte stand-in and computes garbage (the Taylor tests of
+    every primitive catch that).
+    """
+    prim.value_needs = needs
+
+
+NEEDS_NOTHING = (frozenset(), False)
+
+
+def needs_nothing(recorded):
+    """For linear primitives whose rules read only shapes."""
+    return NEEDS_NOTHING
+
+
+def needs_other_operand(recorded):
+    """For bilinear primitives: each argument's value serves the other's derivative."""
+    return frozenset(1 - p for p in recorded), False
 
 
 def defvjp_argnum(prim, rule):
@@ -162,27 +203,33 @@ def apply(prim, args, kwargs=None):
     for pos in dep_pos:
         values[pos] = None          # the block reads dependencies from their checkpoints
     out_bv = out._bv
-    _record(prim, tuple(deps), tuple(values), kwargs, tuple(dep_pos), out_bv,
-            type(out_bv.checkpoint) is float, local, comm)
+    dep_pos = tuple(dep_pos)
+    positions, out_bv.keep = prim.needs(dep_pos)
+    for bv, pos in zip(deps, dep_pos):
+        if pos in positions:
+            bv.keep = True
+    _record(prim, tuple(deps), tuple(values), kwargs, dep_pos, out_bv,
+            type(out_bv.checkpoint) is float, comm if local else None)
     return out
 
 
-def _record(prim, deps, args, kwargs, dep_pos, out_bv, scalar_out, local, comm):
+def _record(prim, deps, args, kwargs, dep_pos, out_bv, scalar_out, local_comm):
     # Unary and binary calls keep their dependencies in slots, not a tuple: on a long tape every
     # extra container is one more object for the garbage collector to traverse again and again.
     block = PrimitiveBlock.__new__(PrimitiveBlock)
     n = len(deps)
     block.dep0 = deps[0]
     block.dep1 = deps[1] if n == 2 else None
-    block.more = deps if n > 2 else None
+    if n > 2:
+        block.more = deps
     block.out = out_bv
     block.prim = prim
     block.args = args
-    block.kwargs = kwargs
+    if kwargs:
+        block.kwargs = kwargs
     block.dep_pos = dep_pos
     block.scalar_out = scalar_out
-    block.local = local
-    block.comm = comm
+    block.local_comm = local_comm
     tape = _working_tape.get()
     if tape is None:
         tape = get_working_tape()
@@ -193,21 +240,47 @@ _SCALAR_TYPES = (float, int)
 _POS_01, _POS_0, _POS_1 = (0, 1), (0,), (1,)
 
 
-def apply_scalar(prim, a, b):
-    """``apply`` for a binary primitive on AdjFloats and Python numbers (the scalar hot path).
+def apply2(prim, a, b):
+    """``apply`` for a two-argument primitive without keywords: the arithmetic hot path.
 
-    Falls back to :func:`apply` for anything else.
+    Handles AdjFloats, crk arrays and Python numbers sharing one communicator; everything else
+    (numpy constants, other types, mismatched communicators, errors) goes through :func:`apply`.
     """
     ta, tb = type(a), type(b)
-    a_rec = ta is _AdjFloat
-    b_rec = tb is _AdjFloat
+    a_array, b_array = ta is _NDArray, tb is _NDArray
+    a_rec = a_array or ta is _AdjFloat
+    b_rec = b_array or tb is _AdjFloat
     if not ((a_rec or ta in _SCALAR_TYPES) and (b_rec or tb in _SCALAR_TYPES)):
         return apply(prim, (a, b))
-    va = float.__float__(a) if a_rec else a
-    vb = float.__float__(b) if b_rec else b
-    ans = float(prim.fun(va, vb))
-    out = float.__new__(_AdjFloat, ans)
-    out._bv = out_bv = BlockVariable(ans)
+    comm = None
+    distributed = False
+    if a_array:
+        va = a._value
+        comm = a._ad_comm
+        distributed = a._ad_distributed
+    else:
+        va = float.__float__(a) if a_rec else a
+    if b_array:
+        vb = b._value
+        if b._ad_comm is not comm:
+            if comm is not None:
+                return apply(prim, (a, b))   # compares the communicators, explains a mismatch
+            comm = b._ad_comm
+        distributed = distributed or b._ad_distributed
+    else:
+        vb = float.__float__(b) if b_rec else b
+    try:
+        ans = prim.fun(va, vb)
+    except (ValueError, TypeError):
+        return apply(prim, (a, b))           # recomputes and raises with a described call
+    if a_array or b_array:
+        out, out_bv = _new_array(ans, distributed, comm)
+        scalar_out = False
+    else:
+        ans = float(ans)
+        out = float.__new__(_AdjFloat, ans)
+        out._bv = out_bv = BlockVariable(ans)
+        scalar_out = True
     if not _annotating.get():
         return out
     if a_rec:
@@ -218,19 +291,45 @@ def apply_scalar(prim, a, b):
             bvb = b._bv or b.create_block_variable()
             if bvb.checkpoint is None:
                 bvb.checkpoint = vb
-            _record(prim, (bva, bvb), (None, None), _NO_KWARGS, _POS_01, out_bv, True, False,
-                    None)
+            deps, args, dep_pos = (bva, bvb), (None, None), _POS_01
         else:
-            _record(prim, (bva,), (None, vb), _NO_KWARGS, _POS_0, out_bv, True, False, None)
+            deps, args, dep_pos = (bva,), (None, vb), _POS_0
     else:
         bvb = b._bv or b.create_block_variable()
         if bvb.checkpoint is None:
             bvb.checkpoint = vb
-        _record(prim, (bvb,), (va, None), _NO_KWARGS, _POS_1, out_bv, True, False, None)
+        deps, args, dep_pos = (bvb,), (va, None), _POS_1
+    if not scalar_out:
+        positions, out_bv.keep = prim.needs(dep_pos)
+        for bv, pos in zip(deps, dep_pos):
+            if pos in positions:
+                bv.keep = True
+    _record(prim, deps, args, _NO_KWARGS, dep_pos, out_bv, scalar_out,
+            comm if distributed else None)
     return out
 
 
+def _new_array(value, distributed, comm):
+    """A crk.ndarray (and its BlockVariable) around a fresh result of an arithmetic op."""
+    if type(value) is not np.ndarray or value.dtype.kind != "f" or \
+            (value.ndim == 0 and not distributed):
+        out = _wrap_output(value, distributed, comm)
+        return out, out._bv
+    value.flags.writeable = False
+    out = _NDArray.__new__(_NDArray)
+    out._value = value
+    out._ad_distributed = distributed
+    out._ad_comm = comm
+    out._bv = bv = BlockVariable(value, distributed, comm)
+    bv.keep = False
+    return out, bv
+
+
+apply_scalar = apply2          # the scalar hot path is the same function
+
+
 _AdjFloat = None   # set by crk.adjfloat (avoids an import cycle)
+_NDArray = None    # set by crk.array
 
 
 def _describe_arg(a):
@@ -247,11 +346,14 @@ class PrimitiveBlock(Block):
 
     ``dep0``/``dep1`` hold the dependencies of unary and binary calls (``more`` holds all of them
     for n-ary calls), ``out`` the output; ``args`` the call's positional values with None where a
-    dependency goes (``dep_pos`` says where), ``kwargs`` its keyword arguments.
+    dependency goes (``dep_pos`` says where), ``kwargs`` its keyword arguments. ``local_comm``
+    is the communicator over which this block's adjoint contributions to replicated inputs are
+    rank-local (None when they are complete on every rank).
     """
 
-    __slots__ = ("dep0", "dep1", "more", "out", "prim", "args", "kwargs", "dep_pos",
-                 "scalar_out", "local", "comm")
+    __slots__ = ("dep0", "dep1", "out", "prim", "args", "dep_pos", "scalar_out", "local_comm")
+    more = None            # rare cases live in the instance dict, not in a slot
+    kwargs = _NO_KWARGS
 
     @property
     def _dependencies(self):
@@ -298,7 +400,7 @@ class PrimitiveBlock(Block):
 
     def evaluate_adj(self, relevant_dependencies=None, hessian=False):
         out = self.out
-        if out.partial_comm is not None:
+        if out.partial is not None:
             out.reduce_partials(hessian)
         g = out.adj_value
         h = out.hessian_value if hessian else None
@@ -330,8 +432,8 @@ class PrimitiveBlock(Block):
                     second = prim.hvps[pos](g, dargs, ans, dans, *args, **kw)
                     if second is not None:
                         hess = second if hess is None else hess + second
-            if self.local and not dep.distributed:
-                dep.add_partial(adj, hess, self.comm)
+            if self.local_comm is not None and not dep.distributed:
+                dep.add_partial(adj, hess, self.local_comm)
             else:
                 if adj is not None:
                     dep.adj_value = adj if dep.adj_value is None else dep.adj_value + adj

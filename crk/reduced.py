@@ -113,7 +113,7 @@ class ReducedFunction:
         """Read (and clear) adj/hessian values of the controls, summing rank-local parts."""
         results = []
         for bv in self._control_bvs:
-            if bv.partial_comm is not None:
+            if bv.partial is not None:
                 bv.reduce_partials(hessian=attr == "hessian_value")
             results.append(getattr(bv, attr))
         for bv in self._control_bvs:

@@ -8,7 +8,8 @@ import numpy as np
 
 from .numpy_rules import _matmul, _matmul_vjp_a, _matmul_vjp_b, _sum, _sum_vjp
 from .parallel.collective import sum_over_ranks
-from .primitive import Primitive, defhvp, defjvp, defvjp
+from .primitive import (Primitive, defhvp, defjvp, defneeds, defvjp, needs_nothing,
+                        needs_other_operand)
 
 
 def _reduced(value, comm):
@@ -24,9 +25,11 @@ defvjp(global_sum, lambda g, ans, x, comm, axis=None, keepdims=False:
        _sum_vjp(g, ans, x, axis, keepdims))
 defjvp(global_sum, lambda d, ans, x, comm, axis=None, keepdims=False:
        _reduced(_sum(d, axis, keepdims), comm))
+defneeds(global_sum, needs_nothing)
 
 global_matmul = Primitive("dot over ranks", lambda a, b, comm: _reduced(_matmul(a, b), comm),
                           reduces=True)
+defneeds(global_matmul, needs_other_operand)
 defvjp(global_matmul, lambda g, ans, a, b, comm: _matmul_vjp_a(g, a, b),
        lambda g, ans, a, b, comm: _matmul_vjp_b(g, a, b))
 defjvp(global_matmul, lambda d, ans, a, b, comm: _reduced(_matmul(d, b), comm),

@@ -10,6 +10,7 @@ inside it agrees too), so an exception on one rank raises on all ranks.
 """
 import sys
 
+from .block_variable import is_stub, stub_like
 from .parallel.collective import agree
 
 
@@ -72,6 +73,8 @@ class Plan:
         indices.reverse()
         self.indices = indices
         self.blocks = [all_blocks[i] for i in indices]
+        self._producers = None
+        self._droppable = None
         self.dep_masks = {k: dep_masks[i] for k, i in enumerate(indices) if i in dep_masks}
         self.out_masks = {k: out_masks[i] for k, i in enumerate(indices) if i in out_masks}
         if not allow_unused:
@@ -96,6 +99,59 @@ class Plan:
 
     def stale(self):
         return self.tape._version != self.version
+
+    def missing_inputs(self, blocks):
+        """Blocks (in tape order) to rerun so that ``blocks`` recompute from real values.
+
+        A value no derivative rule reads may have been swapped for a shape stub once its user
+        object was gone (BlockVariable.keep); it must be recomputed before a block that is being
+        replayed reads it. Stubs always have a producing block (inputs are never stubbed).
+        """
+        running = set(map(id, blocks))
+        pending = [d for b in blocks for d in b._dependencies if is_stub(d.checkpoint)]
+        if not pending:
+            return []
+        if self._producers is None:
+            self._producers = {bv: i for i, b in enumerate(self.tape.get_blocks())
+                               for bv in b._outputs}
+        tape_blocks = self.tape.get_blocks()
+        extra = {}
+        while pending:
+            i = self._producers[pending.pop()]
+            block = tape_blocks[i]
+            if i in extra or id(block) in running:
+                continue
+            extra[i] = block
+            pending.extend(d for d in block._dependencies if is_stub(d.checkpoint))
+        return [extra[i] for i in sorted(extra)]
+
+    def droppable_after(self):
+        """For replays: position k -> values produced by the plan that no later plan block
+        reads (candidates to drop again after block k when no rule needs them)."""
+        if self._droppable is None:
+            last = {}
+            outputs = set(self.output_bvs)
+            for k, block in enumerate(self.blocks):
+                for d in block._dependencies:
+                    if d in last:
+                        last[d] = k
+                for o in block._outputs:
+                    if o not in outputs and not isinstance(o.checkpoint, float):
+                        last[o] = k
+            drop = {}
+            for bv, k in last.items():
+                drop.setdefault(k, []).append(bv)
+            self._droppable = drop
+        return self._droppable
+
+
+def drop_unneeded(variables):
+    """Swap values no derivative rule reads for shape stubs (see BlockVariable.keep)."""
+    for bv in variables:
+        value = bv.checkpoint
+        if not bv.keep and value is not None and hasattr(value, "shape") and \
+                not is_stub(value) and value.ndim:
+            bv.checkpoint = stub_like(value)
 
 
 def _produced_on(blocks, bv):
@@ -159,11 +215,24 @@ class StoreAll(Executor):
     """Executor keeping every value of the plan in memory (the default)."""
 
     def evaluate(self):
-        """Recompute every relevant value from the controls' checkpoints."""
+        """Recompute every relevant value from the controls' checkpoints.
+
+        Values no derivative rule reads are dropped again after their last use, so a replay
+        holds no more than the recording did.
+        """
         def run():
-            masks = self.plan.out_masks
-            for k, block in enumerate(self.plan.blocks):
+            plan = self.plan
+            masks = plan.out_masks
+            extra = plan.missing_inputs(plan.blocks)
+            for block in extra:
+                block.recompute()
+            drop = plan.droppable_after()
+            for k, block in enumerate(plan.blocks):
                 block.recompute(masks.get(k) if masks else None)
+                if k in drop:
+                    drop_unneeded(drop[k])
+            for block in extra:
+                drop_unneeded(block._outputs)
         self._guarded(run, "ReducedFunction evaluation")
 
     def tangent(self):

@@ -139,6 +139,10 @@ class CheckpointExecutor(Executor):
         self._drop_cycle()
         cycle = Cycle(tl.schedule.create(), owner=self, tangents=tangents)
         tl.cycle = cycle if store else None
+        recomputed = [b for _, b in self.pre] + [b for bs in self.forward for b in bs] + \
+            [b for _, b in self.post]
+        for block in self.plan.missing_inputs(recomputed):
+            block.recompute()           # values dropped before or after the loop
         for _, block in self.pre:
             self._run_block(block, tangents)
         if store:
