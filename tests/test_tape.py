@@ -156,3 +156,19 @@ def test_replay_recomputes_a_dropped_input_that_does_not_depend_on_controls():
         m = np.array([0.5, 0.5, 0.5])
         assert float(rf(m)) == pytest.approx(np.sum((m + c_value) ** 2), rel=1e-14)
         np.testing.assert_allclose(rf.derivative().value, 2 * (m + c_value), rtol=1e-14)
+
+
+@pytest.mark.mpi
+def test_values_from_different_communicators_do_not_mix(comm):
+    x = crk.array(np.ones(2), comm=comm, distributed=True)
+    same_ranks = comm.Dup()                      # congruent: allowed
+    y = crk.array(np.ones(2), comm=same_ranks, distributed=True)
+    assert float(crk.sum(x * y)) == 2.0 * comm.size
+    if comm.size == 1:
+        return                                   # one rank: every communicator is congruent
+    reordered = comm.Split(0, key=comm.size - comm.rank)   # same ranks, another order
+    z = crk.array(np.ones(2), comm=reordered, distributed=True)
+    with pytest.raises(ValueError, match="different communicators cannot be combined"):
+        x * z
+    for c in (same_ranks, reordered):
+        c.Free()
