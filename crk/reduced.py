@@ -9,7 +9,7 @@ import numpy as np
 from .control import Control
 from .enlist import Enlist
 from .overloaded_type import OverloadedType
-from .parallel.collective import sum_over_ranks
+from .parallel.collective import allgather, sum_over_ranks
 from .sweeps import Plan, StoreAll
 from .tape import get_working_tape, stop_annotating
 
@@ -214,7 +214,7 @@ class ReducedFunction:
     def _owned_offset(self, control):
         if not control.distributed:
             return 0
-        sizes = control.comm.allgather(int(np.prod(control.shape)))
+        sizes = allgather(int(np.prod(control.shape)), control.comm)
         return sum(sizes[:control.comm.rank])
 
     def _seed(self, seeds, attr):

@@ -69,12 +69,15 @@ class Timeline:
 
     # -- recording ------------------------------------------------------------------------------
     def steps(self, n=None):
-        if self.started:
-            raise RuntimeError("crk: a tape records one time loop (tape.timesteps was already "
-                               "used on this tape); record another loop on a new tape")
-        if n is not None and (not isinstance(n, int) or n < 0):
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 0):
             raise ValueError(f"tape.timesteps(): argument 'n' must be a non-negative integer "
                              f"or None, got {n!r}")
+        if self.started:
+            if self.checkpointing:
+                raise RuntimeError("crk: a checkpointed tape records one time loop "
+                                   "(tape.timesteps was already used on this tape); record "
+                                   "another loop on a new tape")
+            return self._plain_steps(n)   # store-all: loops only mark steps, any number of them
         if self.checkpointing:
             self.schedule.check_steps(n)
         self.started = True
@@ -83,6 +86,20 @@ class Timeline:
         if self.checkpointing:
             self.cycle = Cycle(self.schedule.create(), owner=None, tangents=False)
         return self._generate(n)
+
+    def _plain_steps(self, n):
+        k = 0
+        while n is None or k < n:
+            self._check_working_tape()
+            yield k
+            k += 1
+
+    def _check_working_tape(self):
+        from ..tape import get_working_tape
+        if get_working_tape() is not self.tape:
+            raise RuntimeError("tape.timesteps(): this tape is not the working tape, so the "
+                               "loop's operations would be recorded elsewhere; run the loop "
+                               "inside `with tape:`")
 
     def _generate(self, n):
         k = 0
@@ -103,6 +120,7 @@ class Timeline:
             self._end_loop(k)
 
     def _start_step(self, k):
+        self._check_working_tape()
         self.step_starts.append(len(self.tape))
         self.current = k
         if not self.checkpointing:

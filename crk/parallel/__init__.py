@@ -3,10 +3,11 @@
 ``comm.py`` resolves and duplicates communicators, ``collective.py`` holds every collective crk
 performs (each starts by agreeing on failure so an exception on one rank raises on all ranks).
 """
-from .collective import (CollectiveError, agree, collective_section, max_over_ranks,
-                         sum_over_ranks)
+from .collective import (CollectiveError, agree, allgather, collective_section,
+                         max_over_ranks, sum_over_ranks)
 from .comm import comms_compatible, private_comm, resolve_comm
 from .devices import configure_devices
 
-__all__ = ["CollectiveError", "agree", "collective_section", "max_over_ranks", "sum_over_ranks",
+__all__ = ["CollectiveError", "agree", "allgather", "collective_section", "configure_devices",
+           "max_over_ranks", "sum_over_ranks",
            "comms_compatible", "private_comm", "resolve_comm"]

@@ -97,6 +97,14 @@ def sum_over_ranks(value, comm):
     return float(total[0]) if scalar else total.reshape(shape)
 
 
+def allgather(value, comm):
+    """Every rank's ``value`` (any picklable object), as a list in rank order. Collective."""
+    if comm is None or comm.size == 1:
+        return [value]
+    agree(comm, where="a crk allgather")
+    return private_comm(comm).allgather(value)
+
+
 def max_over_ranks(value, comm):
     """Maximum of an int or float over ``comm``; identical on every rank. Collective."""
     if comm is None or comm.size == 1:

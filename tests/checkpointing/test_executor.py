@@ -254,3 +254,22 @@ def test_disk_snapshots_are_removed(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "boom" in run.stderr                        # snapshots existed during the run
     assert os.listdir(tmp_path) == []                  # and are gone after the process
+
+
+def test_loop_must_record_on_its_tape():
+    tape = crk.Tape(checkpointing=Revolve(3, 1))
+    with pytest.raises(RuntimeError, match="not the working tape"):
+        for _ in tape.timesteps(3):
+            pass
+
+
+def test_store_all_tapes_may_mark_several_loops():
+    with crk.Tape() as tape:
+        a = crk.AdjFloat(1.0)
+        u = a * 1.0
+        for _ in tape.timesteps(3):
+            u = u * a
+        for _ in tape.timesteps(2):
+            u = u + a
+        rf = crk.ReducedFunctional(u, crk.Control(a))
+    assert float(rf.derivative()) == pytest.approx(4.0 + 2.0)
