@@ -47,6 +47,11 @@ class OverloadedType:
         raise NotImplementedError
 
 
+def plain_value(value):
+    """The plain value of a crk value (what the tape holds); any other value unchanged."""
+    return value._ad_create_checkpoint() if isinstance(value, OverloadedType) else value
+
+
 def register_overloaded_type(python_type, converter):
     """Teach :func:`create_overloaded_object` to wrap values of ``python_type``."""
     _converters.append((python_type, converter))

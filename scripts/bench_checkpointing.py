@@ -163,9 +163,9 @@ def main():
     print(f"time loop: {args.steps} steps on {args.size} elements "
           f"(state {args.size * 8 / 2**20:.1f} MB), forward+gradient, one process per row\n")
     print("| schedule | forward s | gradient s | total s | forward steps | recompute ratio | "
-          "expected total s | measured/expected | states held after forward | peak RSS MB | "
-          "grad rel. diff |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "expected total s | measured/expected | measured/strict | states held after forward "
+          "| peak RSS MB | grad rel. diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         s = row["snapshots"]
         name = "store-all" if s == 0 else f"Revolve(n, {s})"
@@ -176,15 +176,25 @@ def main():
         # recomputation. Expected = store-all total + extra steps × store-all time per step.
         recompute = (row["forward_steps"] - args.steps) / args.steps
         expected = base["total_s"] + recompute * base["forward_s"]
+        # Stricter: store-all's forward also pays for faulting in n states of fresh memory,
+        # so also compare with this run's own forward time per step (first run + its
+        # recomputation) plus store-all's adjoint-only time.
+        strict = row["forward_s"] * (1.0 + recompute) + base["gradient_s"]
         row.update(recompute_ratio=recompute, optimal_extra_ratio=ratio,
-                   expected_total_s=expected, measured_over_expected=row["total_s"] / expected)
+                   expected_total_s=expected, measured_over_expected=row["total_s"] / expected,
+                   strict_expected_s=strict, measured_over_strict=row["total_s"] / strict)
         diff = abs(row["gradient"] - base["gradient"]) / abs(base["gradient"])
         print(f"| {name} | {row['forward_s']:.1f} | {row['gradient_s']:.1f} | "
               f"{row['total_s']:.1f} | {row['forward_steps']} | {recompute:.2f} | "
               f"{expected:.1f} | {row['measured_over_expected']:.2f} | "
+              f"{row['measured_over_strict']:.2f} | "
               f"{row['held_states']:.1f} (limit {s + 2 if s else '-'}) | "
               f"{row['peak_rss_mb']:.0f} | {diff:.1e} |")
     results = {"rows": rows}
+    print("\nexpected = store-all total + recompute ratio × store-all forward (the issue's "
+          "target: measured ≤ 1.1 × expected); strict = this run's forward time × (1 + "
+          "recompute ratio) + store-all adjoint time. Held states exclude the initial "
+          "condition (the user's input) and include the tape's bookkeeping.")
     py = pyadjoint_comparison(args.pyadjoint_steps, 10)
     if py is not None:
         print(f"\nscalar loop, {args.pyadjoint_steps} steps, Revolve with 10 snapshots, "

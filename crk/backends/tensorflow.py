@@ -42,15 +42,12 @@ import functools
 import numpy as np
 
 from ..function_block import DifferentiableFunction, record_call
+from ._common import import_backend, plain_value
 
 
 def _tf():
-    try:
-        import tensorflow as tf
-    except ImportError:   # pragma: no cover - depends on the installation
-        raise ImportError("crk's TensorFlow backend needs TensorFlow: "
-                          "pip install 'crk[tensorflow]'") from None
-    return tf
+    """The ``tensorflow`` module, imported on first use."""
+    return import_backend("tensorflow", "TensorFlow", "tensorflow")
 
 
 def _f64(value):
@@ -137,6 +134,37 @@ class TFFunction(DifferentiableFunction):
     def _split(self, flat, n_args):
         return list(flat[:n_args]), list(flat[n_args:])
 
+    @staticmethod
+    def _cotangent_inputs(cotangents):
+        """(which outputs have a cotangent, those cotangents as float64 tensors)."""
+        tf = _tf()
+        mask = tuple(c is not None for c in cotangents)
+        return mask, [tf.constant(np.asarray(c), dtype=tf.float64)
+                      for c in cotangents if c is not None]
+
+    def _pullback(self, xs, diff, mask, cs):
+        """Inside a trace: the gradients of <outputs, cotangents ``cs``> with respect to
+        ``xs[a]`` for ``a`` in ``diff`` (unconnected: zero), or None when no floating output
+        has a cotangent."""
+        tf = _tf()
+        with tf.GradientTape() as tape:
+            for a in diff:
+                tape.watch(xs[a])
+            outs = self.call_flat(xs)
+        targets, grads = self._targets(outs, mask, cs)
+        if not targets:
+            return None
+        return tape.gradient(targets, [xs[a] for a in diff], output_gradients=grads,
+                             unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    @staticmethod
+    def _accumulator(xs, which, ts):
+        """A forward accumulator pushing tangents ``ts`` (cast to the inputs' dtypes) along
+        ``xs[i]`` for ``i`` in ``which``."""
+        tf = _tf()
+        return tf.autodiff.ForwardAccumulator(
+            [xs[i] for i in which], [tf.cast(t, xs[i].dtype) for i, t in zip(which, ts)])
+
     # -- DifferentiableFunction --------------------------------------------------------------
     def evaluate(self, args):
         xs = self.tensors(args)
@@ -150,23 +178,16 @@ class TFFunction(DifferentiableFunction):
         tf = _tf()
         xs = self.tensors(args)
         diff = tuple(a for a in argnums if xs[a].dtype.is_floating)
-        mask = tuple(c is not None for c in cotangents)
-        cots = [tf.constant(np.asarray(c), dtype=tf.float64) for c in cotangents if c is not None]
+        mask, cots = self._cotangent_inputs(cotangents)
         if not diff or not cots:
             return (None,) * len(argnums)
         n = len(xs)
 
         def backward(*flat):
             xs, cs = self._split(flat, n)
-            with tf.GradientTape() as tape:
-                for a in diff:
-                    tape.watch(xs[a])
-                outs = self.call_flat(xs)
-            targets, grads = self._targets(outs, mask, cs)
-            if not targets:
+            g = self._pullback(xs, diff, mask, cs)
+            if g is None:
                 return [tf.zeros_like(xs[a], dtype=tf.float64) for a in diff]
-            g = tape.gradient(targets, [xs[a] for a in diff], output_gradients=grads,
-                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return [tf.cast(gi, tf.float64) for gi in g]
         results = dict(zip(diff, self.compiled(("vjp", diff, mask), backward, xs + cots)))
         return tuple(_f64(results.get(a)) for a in argnums)
@@ -187,9 +208,7 @@ class TFFunction(DifferentiableFunction):
 
         def forward(*flat):
             xs, ts = self._split(flat, n)
-            with tf.autodiff.ForwardAccumulator(
-                    [xs[i] for i in which],
-                    [tf.cast(t, xs[i].dtype) for i, t in zip(which, ts)]) as acc:
+            with self._accumulator(xs, which, ts) as acc:
                 outs = self.call_flat(xs)
             return [tf.cast(acc.jvp(o, unconnected_gradients=tf.UnconnectedGradients.ZERO),
                             tf.float64) if o.dtype.is_floating else tf.zeros_like(o, tf.float64)
@@ -201,8 +220,7 @@ class TFFunction(DifferentiableFunction):
         xs = self.tensors(args)
         diff = tuple(a for a in argnums if xs[a].dtype.is_floating)
         which, tans = self._tangent_inputs(xs, tangents)
-        mask = tuple(c is not None for c in cotangents)
-        cots = [tf.constant(np.asarray(c), dtype=tf.float64) for c in cotangents if c is not None]
+        mask, cots = self._cotangent_inputs(cotangents)
         if not diff or not which or not cots:
             return (None,) * len(argnums)
         n, n_t = len(xs), len(tans)
@@ -211,18 +229,10 @@ class TFFunction(DifferentiableFunction):
             xs, rest = self._split(flat, n)
             ts, cs = rest[:n_t], rest[n_t:]
             # forward-over-back: the accumulator differentiates the gradient the tape computes
-            with tf.autodiff.ForwardAccumulator(
-                    [xs[i] for i in which],
-                    [tf.cast(t, xs[i].dtype) for i, t in zip(which, ts)]) as acc:
-                with tf.GradientTape() as tape:
-                    for a in diff:
-                        tape.watch(xs[a])
-                    outs = self.call_flat(xs)
-                targets, grads = self._targets(outs, mask, cs)
-                if not targets:
+            with self._accumulator(xs, which, ts) as acc:
+                g = self._pullback(xs, diff, mask, cs)
+                if g is None:
                     return [tf.zeros_like(xs[a], dtype=tf.float64) for a in diff]
-                g = tape.gradient(targets, [xs[a] for a in diff], output_gradients=grads,
-                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
             return [tf.cast(acc.jvp(gi, unconnected_gradients=tf.UnconnectedGradients.ZERO),
                             tf.float64) for gi in g]
         results = dict(zip(diff, self.compiled(("hvp", diff, which, mask), second,
@@ -257,24 +267,20 @@ def model_params(model):
 def set_model_params(model, values):
     """Copy ``values`` (crk values or arrays, one per trainable variable) into the model's
     variables, e.g. the result of a fit. Not recorded, not collective."""
-    from ..overloaded_type import OverloadedType
     _require_keras_model(model, "set_model_params()")
     variables = model.trainable_variables
     values = list(values)
     _check_weights(variables, values, "set_model_params()")
     for var, value in zip(variables, values):
-        if isinstance(value, OverloadedType):
-            value = value._ad_create_checkpoint()
-        var.assign(np.asarray(value, dtype=var.dtype))
+        var.assign(np.asarray(plain_value(value), dtype=var.dtype))
 
 
 def _check_weights(variables, weights, where):
-    from ..overloaded_type import OverloadedType
     if len(weights) != len(variables):
         raise ValueError(f"{where}: argument 'weights' has {len(weights)} entries but the model "
                          f"has {len(variables)} trainable variables")
     for k, (var, w) in enumerate(zip(variables, weights)):
-        value = w._ad_create_checkpoint() if isinstance(w, OverloadedType) else w
+        value = plain_value(w)
         if tuple(np.shape(value)) != tuple(var.shape):
             raise ValueError(f"{where}: argument 'weights'[{k}] ({var.name}) expected shape "
                              f"{tuple(var.shape)}, received {tuple(np.shape(value))}")

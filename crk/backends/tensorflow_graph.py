@@ -34,8 +34,8 @@ import weakref
 import numpy as np
 
 from ..function_block import DifferentiableFunction, record_call
-from ..overloaded_type import OverloadedType
-from .tensorflow import _tf
+from ._common import plain_value
+from .tensorflow import _f64, _tf
 
 _derivatives = weakref.WeakKeyDictionary()   # graph -> {(outputs, feeds): _GraphDerivatives}
 
@@ -228,8 +228,7 @@ class GraphFunction(DifferentiableFunction):
     def _run(self, fetches, feed):
         wanted = [f for f in fetches if f is not None]
         values = iter(self.session.run(wanted, feed_dict=feed) if wanted else [])
-        return tuple(None if f is None else np.asarray(next(values), dtype=np.float64)
-                     for f in fetches)
+        return tuple(None if f is None else _f64(next(values)) for f in fetches)
 
     def evaluate(self, args):
         return self._run(self.derivatives.outputs, self._feed(args))
@@ -285,8 +284,7 @@ def _derivatives_for(graph, outputs, keys, where):
 
 
 def _check_value(feed, value, where):
-    plain = value._ad_create_checkpoint() if isinstance(value, OverloadedType) else value
-    shape = np.shape(plain)
+    shape = np.shape(plain_value(value))
     if not feed.shape.is_compatible_with(shape):
         raise ValueError(f"{where}: the value fed to {feed.label} has shape {shape}, "
                          f"expected {feed.shape}")

@@ -41,14 +41,12 @@ vjp/jvp/hvp are still right.
 Importing this module does not import autograd; that happens at the first evaluation.
 """
 import contextlib
-import functools
-import inspect
 import warnings
 
 import numpy as np
 
-from ..overloaded_type import OverloadedType
-from .point_map import PointMap, _fmt
+from .point_map import PointMap, plain_float64, point_map_decorator
+from .shapes import apply_pointwise, positional_names
 
 _INDEPENDENT = "Output seems independent of input"
 
@@ -73,56 +71,6 @@ def _quiet():
         yield
 
 
-def apply_pointwise(in_shapes, pointwise, name="point map"):
-    """The argument shapes after the ``pointwise`` override of :func:`point_map`.
-
-    ``pointwise=None`` leaves ``in_shapes`` as given. Otherwise a bool (for every argument) or
-    one bool per argument decides whether the argument has the leading point axis: ``True``
-    makes ``s`` into ``(-1, *s)`` (a per-point value of shape ``s``), ``False`` makes
-    ``(-1, *s)`` into ``s`` (one value of shape ``s`` shared by all points); shapes already of
-    the asked kind are unchanged.
-    """
-    in_shapes = [tuple(s) for s in in_shapes]
-    if pointwise is None:
-        return tuple(in_shapes)
-    if isinstance(pointwise, (bool, np.bool_)):
-        flags = [bool(pointwise)] * len(in_shapes)
-    else:
-        flags = list(pointwise)
-        if len(flags) != len(in_shapes) or not all(isinstance(f, (bool, np.bool_))
-                                                   for f in flags):
-            raise ValueError(f"{name}: argument 'pointwise' must be None, a bool or one bool per "
-                             f"argument ({len(in_shapes)}), got {pointwise!r}")
-    out = []
-    for shape, flag in zip(in_shapes, flags):
-        has_axis = bool(shape) and shape[0] == -1
-        if flag and not has_axis:
-            shape = (-1,) + shape
-        elif not flag and has_axis:
-            shape = shape[1:]
-        out.append(shape)
-    return tuple(out)
-
-
-def _positional_names(func, count):
-    """The Python names of ``func``'s first ``count`` positional parameters (None if it takes
-    ``*args``); raises when ``func`` cannot take ``count`` positional arguments."""
-    try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):          # builtins without a signature
-        return None
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return None
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = [p for p in positional if p.default is p.empty]
-    if not len(required) <= count <= len(positional):
-        raise ValueError(
-            f"point_map: {getattr(func, '__name__', func)!r} takes {len(required)} positional "
-            f"arguments ({', '.join(p.name for p in positional)}) but in_shapes declares "
-            f"{count}; give one shape per argument")
-    return tuple(p.name for p in positional[:count])
-
-
 class AutogradPointMap(PointMap):
     """A point map defined by a function written with ``autograd.numpy``.
 
@@ -135,7 +83,7 @@ class AutogradPointMap(PointMap):
     def __init__(self, func, in_shapes, out_shapes, pointwise=None, name=None):
         name = name or getattr(func, "__name__", "autograd point map")
         in_shapes = apply_pointwise(in_shapes, pointwise, name)
-        names = _positional_names(func, len(in_shapes))
+        names = positional_names(func, len(in_shapes))
         super().__init__(in_shapes, out_shapes, name=name, arg_names=names)
         self.func = func
         self._forward_ok = {}     # frozenset(argnums) -> does autograd's forward mode work?
@@ -152,26 +100,9 @@ class AutogradPointMap(PointMap):
             return self.func(*args)
         return super().__call__(*args)
 
-    def _plain_args(self, args):
-        return tuple(np.asarray(a._ad_create_checkpoint() if isinstance(a, OverloadedType)
-                                else a, dtype=np.float64) for a in args)
-
-    def _as_outputs(self, result):
-        """The function's result as a tuple with one entry per declared output."""
-        if self.single_output:
-            return (result,)
-        if not isinstance(result, (tuple, list)) or len(result) != self.n_outputs:
-            got = f"a {type(result).__name__}" if not isinstance(result, (tuple, list)) \
-                else f"{len(result)} values"
-            raise ValueError(f"{self.name}: declared {self.n_outputs} outputs, so the function "
-                             f"must return a tuple of {self.n_outputs} arrays; it returned {got}")
-        return tuple(result)
-
-    def _points(self, args):
-        for a, pw in zip(args, self.pointwise):
-            if pw:
-                return np.shape(a)[0]
-        return None
+    @staticmethod
+    def _plain_args(args):
+        return tuple(plain_float64(a) for a in args)
 
     def _traced(self, args, argnums):
         """``func`` as a function of the tuple of arguments ``argnums`` (others fixed), whose
@@ -182,7 +113,7 @@ class AutogradPointMap(PointMap):
             full = list(args)
             for k, a in enumerate(argnums):
                 full[a] = x[k]
-            outs = self._as_outputs(self.func(*full))
+            outs = self._output_tuple(self.func(*full))
             return outs[0] if self.single_output else make_tuple(outs)
         return traced
 
@@ -196,18 +127,10 @@ class AutogradPointMap(PointMap):
     def evaluate(self, args):
         """Outputs at this rank's points: a tuple of arrays, shapes checked against out_shapes."""
         args = self._plain_args(args)
-        outs = self._as_outputs(self.func(*args))
-        n = self._points(args)
-        result = []
-        for i, (out, expected) in enumerate(zip(outs, self.output_shapes(n))):
-            out = np.asarray(out, dtype=np.float64)
-            if out.shape != expected:
-                spec = expected if n is None else ("n",) + expected[1:]
-                raise ValueError(f"{self.name}: output {i} should have shape {_fmt(spec)}"
-                                 f"{'' if n is None else f' with n = {n}'}, but the function "
-                                 f"returned shape {out.shape}")
-            result.append(out)
-        return tuple(result)
+        outs = tuple(np.asarray(o, dtype=np.float64)
+                     for o in self._output_tuple(self.func(*args)))
+        self._check_outputs(outs, self._points(args))
+        return outs
 
     def vjp(self, args, cotangents, argnums):
         """Cotangent of each argument in ``argnums`` (parameters: this rank's points' sum)."""
@@ -312,27 +235,13 @@ class AutogradPointMap(PointMap):
         pointwise arguments; parameters always go forward. Needs pointwise outputs and the
         point-map property (module docstring). Not collective; records nothing.
         """
-        n = self.check_args(args)
+        plan = self._jacobian_plan(args, argnums, mode)
+        n, argnums, pointwise = plan.n, plan.argnums, plan.pointwise
         args = self._plain_args(args)
-        argnums = tuple(range(self.n_inputs)) if argnums is None else tuple(argnums)
-        for a in argnums:
-            if not 0 <= a < self.n_inputs:
-                raise ValueError(f"{self.name}.jacobians: argnums entry {a} is not an argument "
-                                 f"index (the map takes {self.n_inputs} arguments)")
-        if n is None or not all(self.out_pointwise):
-            raise ValueError(f"{self.name}.jacobians: per-point Jacobians need at least one "
-                             f"pointwise argument and only pointwise outputs")
-        out_sizes = [int(np.prod(s)) for s in self.out_point_shapes]
-        in_sizes = [int(np.prod(self.in_point_shapes[a])) for a in argnums]
         # (n, out, in) blocks, filled a column (forward) or a row (reverse) at a time.
-        flat = [[np.zeros((n, m, k)) for k in in_sizes] for m in out_sizes]
-        pointwise = [k for k, a in enumerate(argnums) if self.pointwise[a]]
-        forward_passes = sum(in_sizes[k] for k in pointwise)
-        if mode not in (None, "forward", "reverse"):
-            raise ValueError(f"{self.name}.jacobians: argument 'mode' must be None, 'forward' "
-                             f"or 'reverse', got {mode!r}")
+        flat = [[np.zeros((n, m, k)) for k in plan.in_sizes] for m in plan.out_sizes]
         reverse = bool(pointwise) and (mode == "reverse" or mode is None and (
-            sum(out_sizes) < forward_passes or
+            sum(plan.out_sizes) < plan.forward_passes or
             not self.forward_mode_available(args, tuple(argnums[k] for k in pointwise))))
         forward = [k for k in range(len(argnums)) if not (reverse and k in pointwise)]
         for k in forward:
@@ -384,7 +293,7 @@ def point_map(in_shapes, out_shape, bare=False, pointwise=None, name=None):
     ``pointwise``: None derives each argument's kind from ``in_shapes``; a bool (all
     arguments) or a list of bools (one per argument) overrides it: True means the argument
     carries the point axis (``s`` is read as ``(-1, *s)``), False that it is shared by all
-    points (``(-1, *s)`` is read as ``s``). See :func:`apply_pointwise`.
+    points (``(-1, *s)`` is read as ``s``). See :func:`crk.cr.shapes.apply_pointwise`.
     ``bare``: False returns the :class:`AutogradPointMap` (callable, plus ``jacobians``,
     ``vjp``, ``jvp``, ``hvp``, ``compose``); True returns a plain function with the same name
     and docstring that calls it, the map available as ``f.point_map``.
@@ -393,14 +302,6 @@ def point_map(in_shapes, out_shape, bare=False, pointwise=None, name=None):
     Calling with wrong shapes raises ValueError naming the argument (by its Python name), the
     expected and the received shape.
     """
-    def decorate(func):
-        pm = AutogradPointMap(func, in_shapes, out_shape, pointwise=pointwise, name=name)
-        if not bare:
-            return functools.update_wrapper(pm, func, updated=())
-
-        @functools.wraps(func)
-        def call(*args):
-            return pm(*args)
-        call.point_map = pm
-        return call
-    return decorate
+    return point_map_decorator(
+        lambda func: AutogradPointMap(func, in_shapes, out_shape, pointwise=pointwise, name=name),
+        bare)

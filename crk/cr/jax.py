@@ -18,7 +18,6 @@ see only local values and pad to the local bucket. Everything runs in float64 wi
 JAX's global flag (see :mod:`crk.backends.jax`).
 """
 import collections
-import functools
 import inspect
 
 import numpy as np
@@ -28,11 +27,14 @@ from ..backends.jax import (JaxCall, Kernels, _jax, bucket_size, contains_tracer
 from ..function_block import record_call
 from ..overloaded_type import OverloadedType
 from ..tape import annotating
-from .autograd import apply_pointwise   # pure shape logic shared by the backends' point maps
-from .point_map import PointMap
+from .point_map import PointMap, plain_float64, point_map_decorator
+from .shapes import apply_pointwise
 
 
 def _parameter_names(fn, count):
+    """Names for error messages: ``fn``'s parameters when it takes exactly ``count``
+    positional ones and nothing else, else None. (Laxer than
+    :func:`crk.cr.shapes.positional_names`, which raises on an arity mismatch.)"""
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
@@ -43,12 +45,6 @@ def _parameter_names(fn, count):
     return None
 
 
-def _plain(value):
-    if isinstance(value, OverloadedType):
-        value = value._ad_create_checkpoint()
-    return np.asarray(value, dtype=np.float64)
-
-
 class _PointMapCall(JaxCall):
     """One call of a JAX point map: checks the outputs against the declared shapes."""
 
@@ -57,7 +53,7 @@ class _PointMapCall(JaxCall):
         self.point_map = point_map
 
     def evaluate(self, args):
-        outs = super().evaluate(tuple(_plain(a) for a in args))
+        outs = super().evaluate(tuple(plain_float64(a) for a in args))
         pm = self.point_map
         if len(outs) != pm.n_outputs:
             raise ValueError(f"{pm.name}: declared {pm.n_outputs} output(s), the function "
@@ -79,7 +75,7 @@ class JaxPointMap(PointMap):
     ``jax.vmap``. ``in_shapes``/``out_shapes``: as for :class:`~crk.cr.point_map.PointMap`
     (``(-1, *s)`` pointwise, a plain shape for a parameter); at least one argument and every
     output must be pointwise; ``pointwise`` overrides the argument kinds as in
-    :func:`crk.cr.autograd.apply_pointwise`. ``checkpoint``: True (default) keeps no
+    :func:`crk.cr.shapes.apply_pointwise`. ``checkpoint``: True (default) keeps no
     linearisation between the forward pass and the adjoint (recomputed there); False keeps
     JAX's vjp residuals, which cost memory proportional to the points times the intermediates.
     ``jit``: compile (and pad to buckets). ``backend``: a JAX platform name or device.
@@ -126,9 +122,6 @@ class JaxPointMap(PointMap):
         return tuple(o[0] for o in self._as_tuple(self.fn(*batch)))
 
     # -- calls on plain values ---------------------------------------------------------------
-    def _points(self, args):
-        return next(np.shape(a)[0] for a, pw in zip(args, self.pointwise) if pw)
-
     def _bucket(self, n):
         return bucket_size(n) if self.jit else n
 
@@ -148,11 +141,11 @@ class JaxPointMap(PointMap):
         return self._call(args, ()).evaluate(args)
 
     def vjp(self, args, cotangents, argnums):
-        args = tuple(_plain(a) for a in args)
+        args = tuple(plain_float64(a) for a in args)
         return self._call(args, argnums).vjp(args, cotangents, argnums)
 
     def jvp(self, args, tangents):
-        args = tuple(_plain(a) for a in args)
+        args = tuple(plain_float64(a) for a in args)
         diff = tuple(i for i, t in enumerate(tangents) if t is not None)
         if not diff:
             n = self._points(args)
@@ -160,7 +153,7 @@ class JaxPointMap(PointMap):
         return self._call(args, diff).jvp(args, tangents)
 
     def hvp(self, args, tangents, cotangents, argnums):
-        args = tuple(_plain(a) for a in args)
+        args = tuple(plain_float64(a) for a in args)
         diff = set(argnums) | {i for i, t in enumerate(tangents) if t is not None}
         return self._call(args, diff).hvp(args, tangents, cotangents, argnums)
 
@@ -176,14 +169,14 @@ class JaxPointMap(PointMap):
             out = self._batched_fn(args)
             return out[0] if self.single_output else out
         n = self.check_args(args)
-        args = tuple(a if isinstance(a, OverloadedType) else _plain(a) for a in args)
+        args = tuple(a if isinstance(a, OverloadedType) else plain_float64(a) for a in args)
         distributed = [a for a, pw in zip(args, self.pointwise)
                        if pw and isinstance(a, OverloadedType) and a._ad_distributed]
         bucket = shared_bucket(n, distributed[0]._ad_comm) if distributed and self.jit \
             else self._bucket(n)
         diff_pos = tuple(i for i, a in enumerate(args) if isinstance(a, OverloadedType))
         keep = not self.checkpoint and annotating() and bool(diff_pos)
-        call = self._call([_plain(a) for a in args], diff_pos, bucket, keep)
+        call = self._call([plain_float64(a) for a in args], diff_pos, bucket, keep)
         outs = record_call(call, args, distributed_outputs=bool(distributed))
         return outs[0] if self.single_output else outs
 
@@ -195,7 +188,7 @@ class JaxPointMap(PointMap):
         """
         self.check_args(args)
         argnums = tuple(range(self.n_inputs)) if argnums is None else tuple(argnums)
-        args = tuple(_plain(a) for a in args)
+        args = tuple(plain_float64(a) for a in args)
         n = self._points(args)
         in_shapes = [self.in_point_shapes[k] for k in argnums]
         if n == 0:
@@ -231,14 +224,6 @@ def point_map(in_shapes, out_shape, bare=False, pointwise=None, name=None, **opt
     ``f.point_map``. ``options`` go to :class:`JaxPointMap` (``batched``, ``jit``,
     ``checkpoint``, ``backend``).
     """
-    def decorate(fn):
-        pm = JaxPointMap(fn, in_shapes, out_shape, pointwise=pointwise, name=name, **options)
-        if not bare:
-            return functools.update_wrapper(pm, fn, updated=())
-
-        @functools.wraps(fn)
-        def call(*args):
-            return pm(*args)
-        call.point_map = pm
-        return call
-    return decorate
+    return point_map_decorator(
+        lambda fn: JaxPointMap(fn, in_shapes, out_shape, pointwise=pointwise, name=name,
+                               **options), bare)

@@ -4,29 +4,36 @@ A point map takes per-point arguments (shape ``(n, *s)``, declared ``(-1, *s)``)
 shared by all points (declared by their plain shape, e.g. ``()``), and returns per-point outputs
 (declared ``(-1, *s)``). Backends (JAX, Autograd, TensorFlow) implement the plain-value hooks of
 :class:`~crk.function_block.DifferentiableFunction` plus :meth:`PointMap.jacobians`; this base
-checks shapes, records calls on the tape and composes maps.
+checks shapes, records calls on the tape and composes maps, and holds what every backend's map
+shares: output and ``jacobians`` argument checks and the ``point_map`` decorator
+(:func:`point_map_decorator`). Reading shape declarations is in :mod:`crk.cr.shapes`.
 
 Per-point Jacobians have shape ``(n, *out_point_shape, *in_shape)`` where ``in_shape`` is the
 per-point shape of a pointwise argument or the full shape of a parameter; they are computed for
 all points at once, with memory proportional to points × inputs × outputs.
 """
+import collections
+import functools
+
 import numpy as np
 
+from ..overloaded_type import plain_value
 from ..function_block import DifferentiableFunction, record_call
 from ..overloaded_type import OverloadedType
+from .shapes import format_shape, is_shape, parse_shape
 
 
-def _parse_shape(shape, what):
-    shape = tuple(shape)
-    if any((not isinstance(d, (int, np.integer))) or d < -1 for d in shape) or -1 in shape[1:]:
-        raise ValueError(f"{what}: a shape is a tuple of sizes with an optional leading -1 for "
-                         f"the point axis, got {shape!r}")
-    pointwise = bool(shape) and shape[0] == -1
-    return pointwise, tuple(int(d) for d in (shape[1:] if pointwise else shape))
+def plain_float64(value):
+    """The plain value of a crk value or array-like as a float64 numpy array."""
+    return np.asarray(plain_value(value), dtype=np.float64)
 
 
-def _is_shape(x):
-    return isinstance(x, tuple) and all(isinstance(d, (int, np.integer)) for d in x)
+#: What :meth:`PointMap._jacobian_plan` checked and worked out for a ``jacobians`` call:
+#: the point count, the differentiated arguments, the flat sizes of each output's and each
+#: argument's per-point value, the indices k (into argnums) of the pointwise arguments, and
+#: the number of forward passes those would need (one per input component).
+JacobianPlan = collections.namedtuple(
+    "JacobianPlan", "n argnums out_sizes in_sizes pointwise forward_passes")
 
 
 class PointMap(DifferentiableFunction):
@@ -38,12 +45,12 @@ class PointMap(DifferentiableFunction):
 
     def __init__(self, in_shapes, out_shapes, name="point map", arg_names=None):
         self.name = name
-        parsed = [_parse_shape(s, f"{name}: in_shapes[{i}]") for i, s in enumerate(in_shapes)]
+        parsed = [parse_shape(s, f"{name}: in_shapes[{i}]") for i, s in enumerate(in_shapes)]
         self.pointwise = tuple(p for p, _ in parsed)
         self.in_point_shapes = tuple(s for _, s in parsed)
-        self.single_output = _is_shape(tuple(out_shapes))
+        self.single_output = is_shape(tuple(out_shapes))
         outs = (tuple(out_shapes),) if self.single_output else tuple(out_shapes)
-        parsed = [_parse_shape(s, f"{name}: out_shapes[{i}]") for i, s in enumerate(outs)]
+        parsed = [parse_shape(s, f"{name}: out_shapes[{i}]") for i, s in enumerate(outs)]
         self.out_pointwise = tuple(p for p, _ in parsed)
         self.out_point_shapes = tuple(s for _, s in parsed)
         self.arg_names = tuple(arg_names) if arg_names is not None else \
@@ -69,13 +76,12 @@ class PointMap(DifferentiableFunction):
                             f"({', '.join(self.arg_names)}), got {len(args)}")
         n = None
         for i, a in enumerate(args):
-            value = a._ad_create_checkpoint() if isinstance(a, OverloadedType) else a
-            shape = np.shape(value)
+            shape = np.shape(plain_value(a))
             if self.pointwise[i]:
                 expected = ("n",) + self.in_point_shapes[i]
                 if len(shape) != len(expected) or shape[1:] != self.in_point_shapes[i]:
                     raise ValueError(f"{self.name}: {self._describe(i)} expected shape "
-                                     f"{_fmt(expected)} (n points), received {shape}")
+                                     f"{format_shape(expected)} (n points), received {shape}")
                 if n is None:
                     n = shape[0]
                 elif shape[0] != n:
@@ -93,6 +99,58 @@ class PointMap(DifferentiableFunction):
     def output_shapes(self, n):
         return tuple(((n,) if pw else ()) + s
                      for pw, s in zip(self.out_pointwise, self.out_point_shapes))
+
+    def _points(self, args):
+        """The number of points of plain ``args``: the leading length of the first pointwise
+        argument (None if no argument is pointwise)."""
+        for a, pw in zip(args, self.pointwise):
+            if pw:
+                return np.shape(a)[0]
+        return None
+
+    # -- checks the backends share -----------------------------------------------------------
+    def _output_tuple(self, result, kind="arrays"):
+        """The user function's ``result`` as a tuple with one entry per declared output;
+        ``kind`` names what the function should return (``"arrays"``, ``"tensors"``)."""
+        if self.single_output:
+            return (result,)
+        if not isinstance(result, (tuple, list)) or len(result) != self.n_outputs:
+            got = f"a {type(result).__name__}" if not isinstance(result, (tuple, list)) \
+                else f"{len(result)} values"
+            raise ValueError(f"{self.name}: declared {self.n_outputs} outputs, so the function "
+                             f"must return a tuple of {self.n_outputs} {kind}; it returned {got}")
+        return tuple(result)
+
+    def _check_outputs(self, outs, n):
+        """ValueError unless the evaluated outputs ``outs`` have the declared shapes for ``n``
+        points (n None: no pointwise argument)."""
+        for i, (out, expected) in enumerate(zip(outs, self.output_shapes(n))):
+            if np.shape(out) != expected:
+                spec = expected if n is None else ("n",) + expected[1:]
+                raise ValueError(f"{self.name}: output {i} should have shape "
+                                 f"{format_shape(spec)}{'' if n is None else f' with n = {n}'}, "
+                                 f"but the function returned shape {np.shape(out)}")
+
+    def _jacobian_plan(self, args, argnums, mode):
+        """Check a :meth:`jacobians` call that picks forward or reverse passes by ``mode``
+        (None, "forward" or "reverse"); returns its :data:`JacobianPlan`."""
+        n = self.check_args(args)
+        argnums = tuple(range(self.n_inputs)) if argnums is None else tuple(argnums)
+        for a in argnums:
+            if not 0 <= a < self.n_inputs:
+                raise ValueError(f"{self.name}.jacobians: argnums entry {a} is not an argument "
+                                 f"index (the map takes {self.n_inputs} arguments)")
+        if n is None or not all(self.out_pointwise):
+            raise ValueError(f"{self.name}.jacobians: per-point Jacobians need at least one "
+                             f"pointwise argument and only pointwise outputs")
+        if mode not in (None, "forward", "reverse"):
+            raise ValueError(f"{self.name}.jacobians: argument 'mode' must be None, 'forward' "
+                             f"or 'reverse', got {mode!r}")
+        out_sizes = tuple(int(np.prod(s)) for s in self.out_point_shapes)
+        in_sizes = tuple(int(np.prod(self.in_point_shapes[a])) for a in argnums)
+        pointwise = tuple(k for k, a in enumerate(argnums) if self.pointwise[a])
+        return JacobianPlan(n, argnums, out_sizes, in_sizes, pointwise,
+                            sum(in_sizes[k] for k in pointwise))
 
     # -- public use --------------------------------------------------------------------------
     def __call__(self, *args):
@@ -121,8 +179,24 @@ class PointMap(DifferentiableFunction):
                 f" -> {tuple(((-1,) if p else ()) + s for p, s in zip(self.out_pointwise, self.out_point_shapes))}>")
 
 
-def _fmt(shape):
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+def point_map_decorator(make_map, bare):
+    """The decorator each backend's ``point_map(...)`` returns.
+
+    ``make_map(func)`` builds the backend's :class:`PointMap` from the decorated function.
+    ``bare``: False returns that map (with the function's name and docstring); True a plain
+    function with the same name and docstring that calls it, the map as ``f.point_map``.
+    """
+    def decorate(func):
+        pm = make_map(func)
+        if not bare:
+            return functools.update_wrapper(pm, func, updated=())
+
+        @functools.wraps(func)
+        def call(*args):
+            return pm(*args)
+        call.point_map = pm
+        return call
+    return decorate
 
 
 def _contract(a, b, k):

@@ -33,9 +33,8 @@ import functools
 import numpy as np
 
 from ..backends.tensorflow import TFFunction, _is_tf_value, _tf
-from ..overloaded_type import OverloadedType
-from .autograd import _positional_names, apply_pointwise
-from .point_map import PointMap, _fmt
+from .point_map import PointMap, plain_value, point_map_decorator
+from .shapes import apply_pointwise, positional_names
 
 
 class TFPointMap(PointMap):
@@ -50,22 +49,14 @@ class TFPointMap(PointMap):
     def __init__(self, fn, in_shapes, out_shapes, pointwise=None, name=None, dtype="float64"):
         name = name or getattr(fn, "__name__", "tensorflow point map")
         in_shapes = apply_pointwise(in_shapes, pointwise, name)
-        names = _positional_names(getattr(fn, "python_function", fn), len(in_shapes))
+        names = positional_names(getattr(fn, "python_function", fn), len(in_shapes))
         super().__init__(in_shapes, out_shapes, name=name, arg_names=names)
         self.fn = fn
         self.function = TFFunction(self._outputs, name, dtype)
 
     def _outputs(self, *xs):
         """``fn``'s result as a tuple with one tensor per declared output (inside a trace)."""
-        result = self.fn(*xs)
-        if self.single_output:
-            return (result,)
-        if not isinstance(result, (tuple, list)) or len(result) != self.n_outputs:
-            got = f"a {type(result).__name__}" if not isinstance(result, (tuple, list)) \
-                else f"{len(result)} values"
-            raise ValueError(f"{self.name}: declared {self.n_outputs} outputs, so the function "
-                             f"must return a tuple of {self.n_outputs} tensors; it returned {got}")
-        return tuple(result)
+        return self._output_tuple(self.fn(*xs), kind="tensors")
 
     def __call__(self, *args):
         """Evaluate on crk values (recording one block) or plain values (just computing).
@@ -79,27 +70,14 @@ class TFPointMap(PointMap):
 
     @staticmethod
     def _plain(args):
-        return tuple(a._ad_create_checkpoint() if isinstance(a, OverloadedType) else a
-                     for a in args)
-
-    def _points(self, args):
-        for a, pw in zip(args, self.pointwise):
-            if pw:
-                return np.shape(a)[0]
-        return None
+        return tuple(plain_value(a) for a in args)
 
     # -- DifferentiableFunction hooks (plain values in, plain float64 values out) -------------
     def evaluate(self, args):
         """Outputs at this rank's points: a tuple of arrays, shapes checked against out_shapes."""
         args = self._plain(args)
         outs = self.function.evaluate(args)
-        n = self._points(args)
-        for i, (out, expected) in enumerate(zip(outs, self.output_shapes(n))):
-            if np.shape(out) != expected:
-                spec = expected if n is None else ("n",) + expected[1:]
-                raise ValueError(f"{self.name}: output {i} should have shape {_fmt(spec)}"
-                                 f"{'' if n is None else f' with n = {n}'}, but the function "
-                                 f"returned shape {np.shape(out)}")
+        self._check_outputs(outs, self._points(args))
         return outs
 
     def vjp(self, args, cotangents, argnums):
@@ -127,30 +105,16 @@ class TFPointMap(PointMap):
         "forward"/"reverse" force it. Parameters always go forward. Needs pointwise outputs and
         the point-map property (module docstring). Not collective; records nothing.
         """
-        n = self.check_args(args)
-        argnums = tuple(range(self.n_inputs)) if argnums is None else tuple(argnums)
-        for a in argnums:
-            if not 0 <= a < self.n_inputs:
-                raise ValueError(f"{self.name}.jacobians: argnums entry {a} is not an argument "
-                                 f"index (the map takes {self.n_inputs} arguments)")
-        if n is None or not all(self.out_pointwise):
-            raise ValueError(f"{self.name}.jacobians: per-point Jacobians need at least one "
-                             f"pointwise argument and only pointwise outputs")
-        if mode not in (None, "forward", "reverse"):
-            raise ValueError(f"{self.name}.jacobians: argument 'mode' must be None, 'forward' "
-                             f"or 'reverse', got {mode!r}")
-        out_sizes = tuple(int(np.prod(s)) for s in self.out_point_shapes)
-        in_sizes = tuple(int(np.prod(self.in_point_shapes[a])) for a in argnums)
-        pointwise = tuple(k for k, a in enumerate(argnums) if self.pointwise[a])
-        forward_passes = sum(in_sizes[k] for k in pointwise)
-        reverse = bool(pointwise) and (mode == "reverse" or
-                                       (mode is None and sum(out_sizes) < forward_passes))
+        plan = self._jacobian_plan(args, argnums, mode)
+        n, argnums, pointwise = plan.n, plan.argnums, plan.pointwise
+        reverse = bool(pointwise) and (
+            mode == "reverse" or (mode is None and sum(plan.out_sizes) < plan.forward_passes))
         if n == 0:                       # no points here (an empty piece of distributed data)
             return [[np.zeros((0,) + self.out_point_shapes[o] + self.in_point_shapes[a])
                      for a in argnums] for o in range(self.n_outputs)]
         xs = self.function.tensors(self._plain(args))
-        build = functools.partial(self._jacobian_graph, argnums=argnums, in_sizes=in_sizes,
-                                  out_sizes=out_sizes,
+        build = functools.partial(self._jacobian_graph, argnums=argnums, in_sizes=plan.in_sizes,
+                                  out_sizes=plan.out_sizes,
                                   reversed_args=pointwise if reverse else ())
         blocks = self.function.compiled(("jacobians", argnums, reverse), build, xs)
         blocks = iter(blocks)
@@ -206,21 +170,13 @@ def point_map(in_shapes, out_shape, bare=False, pointwise=None, name=None, dtype
     plain shape such as ``()`` a parameter shared by all points (replicated on crk values).
     ``out_shape``: one shape, or a tuple of shapes for several outputs (then the function returns
     a tuple). ``pointwise``: overrides the kinds read from ``in_shapes`` (see
-    :func:`crk.cr.autograd.apply_pointwise`). ``bare``: False returns the :class:`TFPointMap`;
+    :func:`crk.cr.shapes.apply_pointwise`). ``bare``: False returns the :class:`TFPointMap`;
     True a plain function calling it, the map available as ``f.point_map``. ``dtype``: the dtype
     arguments reach the function in (default float64).
 
     Calling with wrong shapes raises ValueError naming the argument, the expected and the
     received shape.
     """
-    def decorate(fn):
-        pm = TFPointMap(fn, in_shapes, out_shape, pointwise=pointwise, name=name, dtype=dtype)
-        if not bare:
-            return functools.update_wrapper(pm, fn, updated=())
-
-        @functools.wraps(fn)
-        def call(*args):
-            return pm(*args)
-        call.point_map = pm
-        return call
-    return decorate
+    return point_map_decorator(
+        lambda fn: TFPointMap(fn, in_shapes, out_shape, pointwise=pointwise, name=name,
+                              dtype=dtype), bare)
