@@ -2,8 +2,8 @@
 from . import numpy_rules as R
 from .block_variable import BlockVariable
 from .overloaded_type import OverloadedType, register_overloaded_type
-from . import primitive
-from .primitive import apply, apply_scalar
+from . import recording
+from .recording import apply, apply_scalar
 
 
 class AdjFloat(float, OverloadedType):
@@ -85,5 +85,5 @@ class AdjFloat(float, OverloadedType):
         return (AdjFloat, (float(self),))
 
 
-primitive._AdjFloat = AdjFloat
+recording._AdjFloat = AdjFloat
 register_overloaded_type(float, lambda v, comm=None, distributed=False: AdjFloat(v))

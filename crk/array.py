@@ -11,12 +11,12 @@ import numpy as np
 
 from . import numpy_api as api
 from . import numpy_rules as R
-from . import primitive
+from . import recording
 from .adjfloat import AdjFloat
 from .block_variable import BlockVariable, stub_like
 from .overloaded_type import OverloadedType, register_overloaded_type
 from .parallel.comm import resolve_comm
-from .primitive import apply, apply2
+from .recording import apply, apply2
 
 
 
@@ -287,8 +287,8 @@ def _wrap_output(value, distributed, comm):
     return out
 
 
-primitive._wrap_output = _wrap_output
-primitive._NDArray = ndarray
+recording._wrap_output = _wrap_output
+recording._NDArray = ndarray
 register_overloaded_type(np.ndarray, lambda v, comm=None, distributed=False:
                          array(v, comm=comm, distributed=distributed))
 register_overloaded_type((int, np.floating, np.integer),

@@ -15,7 +15,7 @@ from . import numpy_rules as R
 from . import reductions as G
 from .overloaded_type import OverloadedType
 from .parallel.collective import sum_over_ranks
-from .primitive import apply
+from .recording import apply
 
 def _dist(x):
     return isinstance(x, OverloadedType) and x._ad_distributed

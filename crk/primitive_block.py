@@ -1,0 +1,112 @@
+"""PrimitiveBlock: the record of one call of a registered :class:`~crk.primitive.Primitive`.
+
+Its four derivative kinds look up the primitive's rule tables; it stores the call's constants
+and its dependencies in slots (no per-call containers, for the garbage collector's sake).
+"""
+from .block import Block
+
+_NO_KWARGS = {}
+
+
+class PrimitiveBlock(Block):
+    """The record of one call of a registered Primitive (one output).
+
+    ``dep0``/``dep1`` hold the dependencies of unary and binary calls (``more`` holds all of them
+    for n-ary calls), ``out`` the output; ``args`` the call's positional values with None where a
+    dependency goes (``dep_pos`` says where), ``kwargs`` its keyword arguments. ``local_comm``
+    is the communicator over which this block's adjoint contributions to replicated inputs are
+    rank-local (None when they are complete on every rank).
+    """
+
+    __slots__ = ("dep0", "dep1", "out", "prim", "args", "dep_pos", "scalar_out", "local_comm")
+    more = None            # rare cases live in the instance dict, not in a slot
+    kwargs = _NO_KWARGS
+
+    @property
+    def _dependencies(self):
+        if self.more is not None:
+            return self.more
+        return (self.dep0,) if self.dep1 is None else (self.dep0, self.dep1)
+
+    @property
+    def _outputs(self):
+        return (self.out,)
+
+    def _values(self):
+        args = list(self.args)
+        pos = self.dep_pos
+        if self.more is not None:
+            for k, bv in enumerate(self.more):
+                args[pos[k]] = bv.checkpoint
+        else:
+            args[pos[0]] = self.dep0.checkpoint
+            if self.dep1 is not None:
+                args[pos[1]] = self.dep1.checkpoint
+        return args
+
+    def recompute(self, relevant_outputs=None):
+        ans = self.prim.fun(*self._values(), **self.kwargs)
+        self.out.checkpoint = float(ans) if self.scalar_out else ans
+
+    def evaluate_tlm(self, relevant_outputs=None):
+        args = None
+        tangent = None
+        jvps = self.prim.jvps
+        ans = self.out.checkpoint
+        for k, dep in enumerate(self._dependencies):
+            d = dep.tlm_value
+            if d is None:
+                continue
+            if args is None:
+                args = self._values()
+            t = jvps[self.dep_pos[k]](d, ans, *args, **self.kwargs)
+            tangent = t if tangent is None else tangent + t
+        if tangent is not None:
+            out = self.out
+            out.tlm_value = tangent if out.tlm_value is None else out.tlm_value + tangent
+
+    def evaluate_adj(self, relevant_dependencies=None, hessian=False):
+        out = self.out
+        if out.partial is not None:
+            out.reduce_partials(hessian)
+        g = out.adj_value
+        h = out.hessian_value if hessian else None
+        if g is None and h is None:
+            return
+        prim = self.prim
+        kw = self.kwargs
+        ans = out.checkpoint
+        args = self._values()
+        deps = self._dependencies
+        dep_pos = self.dep_pos
+        second_order = hessian and g is not None and not prim.linear
+        if second_order:
+            dargs = [None] * len(args)
+            for k, pos in enumerate(dep_pos):
+                dargs[pos] = deps[k].tlm_value
+            dans = out.tlm_value
+        for k, dep in enumerate(deps):
+            if relevant_dependencies is not None and not relevant_dependencies[k]:
+                continue
+            pos = dep_pos[k]
+            vjp = prim.vjps[pos]
+            adj = None if g is None else vjp(g, ans, *args, **kw)
+            hess = None
+            if hessian:
+                if h is not None:
+                    hess = vjp(h, ans, *args, **kw)
+                if second_order and pos in prim.hvps:
+                    second = prim.hvps[pos](g, dargs, ans, dans, *args, **kw)
+                    if second is not None:
+                        hess = second if hess is None else hess + second
+            if self.local_comm is not None and not dep.distributed:
+                dep.add_partial(adj, hess, self.local_comm)
+            else:
+                if adj is not None:
+                    dep.adj_value = adj if dep.adj_value is None else dep.adj_value + adj
+                if hess is not None:
+                    dep.hessian_value = hess if dep.hessian_value is None \
+                        else dep.hessian_value + hess
+
+    def __repr__(self):
+        return f"<PrimitiveBlock {self.prim.name}>"

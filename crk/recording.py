@@ -1,0 +1,214 @@
+"""Recording primitive calls: evaluate on plain values, wrap the result, add a PrimitiveBlock.
+
+This is the hot path of the tape (every recorded operation passes here), so it is written for
+speed: :func:`apply2` handles the arithmetic of AdjFloats, crk arrays and Python numbers
+directly, everything else goes through the general :func:`apply`.
+"""
+import numpy as np
+
+from .block_variable import BlockVariable
+from .overloaded_type import OverloadedType
+from .parallel.comm import comms_compatible, describe_comm
+from .primitive_block import _NO_KWARGS, PrimitiveBlock
+from .tape import _annotating, _working_tape, get_working_tape
+
+_wrap_output = None   # set by crk.array: (value, distributed, comm) -> overloaded object
+
+
+
+
+def apply(prim, args, kwargs=None):
+    """Evaluate ``prim`` on the plain values of ``args`` and record a block if any is overloaded.
+
+    Returns an overloaded value (AdjFloat for replicated scalars, crk.ndarray otherwise) when any
+    argument is overloaded; checks that distributed arguments share a communicator.
+    This is the recording hot path: keep it lean.
+    """
+    if kwargs is None:
+        kwargs = _NO_KWARGS
+    values = list(args)
+    deps = []
+    dep_pos = []
+    distributed = False
+    comm = None
+    vjps = prim.vjps
+    for i, a in enumerate(args):
+        if isinstance(a, OverloadedType):
+            bv = a._bv
+            if bv is None:
+                bv = a.create_block_variable()
+            # Compute with the object's own value (after a replay the checkpoint may hold another
+            # point); re-attach it if a checkpoint executor freed the checkpoint.
+            value = values[i] = a._ad_create_checkpoint()
+            if bv.checkpoint is None:
+                bv.checkpoint = value
+            if i not in vjps:
+                raise TypeError(f"crk {prim.name}: argument {i} is not differentiable, but a "
+                                f"recorded value was passed there; pass a plain value instead")
+            deps.append(bv)
+            dep_pos.append(i)
+            a_comm = a._ad_comm
+            if a_comm is not None:
+                if comm is None:
+                    comm = a_comm
+                elif a_comm is not comm and not comms_compatible(comm, a_comm):
+                    raise ValueError(
+                        f"crk {prim.name}: argument {i} lives on {describe_comm(a_comm)} but an "
+                        f"earlier argument lives on {describe_comm(comm)}; values from different "
+                        f"communicators cannot be combined")
+            if a._ad_distributed:
+                distributed = True
+        elif type(a) is np.ndarray and a.flags.writeable:
+            values[i] = a.copy()    # a constant the user may still modify in place
+    try:
+        ans = prim.fun(*values, **kwargs)
+    except (ValueError, TypeError) as e:
+        shapes = ", ".join(_describe_arg(a) for a in args)
+        raise type(e)(f"crk {prim.name}({shapes}): {e}") from e
+    if not deps:
+        return ans
+    local = distributed
+    if prim.reduces:
+        distributed = False
+    out = _wrap_output(ans, distributed, comm)
+    if not _annotating.get() or not isinstance(out, OverloadedType):
+        return out
+    for pos in dep_pos:
+        values[pos] = None          # the block reads dependencies from their checkpoints
+    out_bv = out._bv
+    dep_pos = tuple(dep_pos)
+    positions, out_bv.keep = prim.needs(dep_pos)
+    for bv, pos in zip(deps, dep_pos):
+        if pos in positions:
+            bv.keep = True
+    _record(prim, tuple(deps), tuple(values), kwargs, dep_pos, out_bv,
+            type(out_bv.checkpoint) is float, comm if local else None)
+    return out
+
+
+def _record(prim, deps, args, kwargs, dep_pos, out_bv, scalar_out, local_comm):
+    # Unary and binary calls keep their dependencies in slots, not a tuple: on a long tape every
+    # extra container is one more object for the garbage collector to traverse again and again.
+    block = PrimitiveBlock.__new__(PrimitiveBlock)
+    n = len(deps)
+    block.dep0 = deps[0]
+    block.dep1 = deps[1] if n == 2 else None
+    if n > 2:
+        block.more = deps
+    block.out = out_bv
+    block.prim = prim
+    block.args = args
+    if kwargs:
+        block.kwargs = kwargs
+    block.dep_pos = dep_pos
+    block.scalar_out = scalar_out
+    block.local_comm = local_comm
+    tape = _working_tape.get()
+    if tape is None:
+        tape = get_working_tape()
+    tape.add_block(block)
+
+
+_SCALAR_TYPES = (float, int)
+_POS_01, _POS_0, _POS_1 = (0, 1), (0,), (1,)
+
+
+def apply2(prim, a, b):
+    """``apply`` for a two-argument primitive without keywords: the arithmetic hot path.
+
+    Handles AdjFloats, crk arrays and Python numbers sharing one communicator; everything else
+    (numpy constants, other types, mismatched communicators, errors) goes through :func:`apply`.
+    """
+    ta, tb = type(a), type(b)
+    a_array, b_array = ta is _NDArray, tb is _NDArray
+    a_rec = a_array or ta is _AdjFloat
+    b_rec = b_array or tb is _AdjFloat
+    if not ((a_rec or ta in _SCALAR_TYPES) and (b_rec or tb in _SCALAR_TYPES)):
+        return apply(prim, (a, b))
+    comm = None
+    distributed = False
+    if a_array:
+        va = a._value
+        comm = a._ad_comm
+        distributed = a._ad_distributed
+    else:
+        va = float.__float__(a) if a_rec else a
+    if b_array:
+        vb = b._value
+        if b._ad_comm is not comm:
+            if comm is not None:
+                return apply(prim, (a, b))   # compares the communicators, explains a mismatch
+            comm = b._ad_comm
+        distributed = distributed or b._ad_distributed
+    else:
+        vb = float.__float__(b) if b_rec else b
+    try:
+        ans = prim.fun(va, vb)
+    except (ValueError, TypeError):
+        return apply(prim, (a, b))           # recomputes and raises with a described call
+    if a_array or b_array:
+        out, out_bv = _new_array(ans, distributed, comm)
+        scalar_out = False
+    else:
+        ans = float(ans)
+        out = float.__new__(_AdjFloat, ans)
+        out._bv = out_bv = BlockVariable(ans)
+        scalar_out = True
+    if not _annotating.get():
+        return out
+    if a_rec:
+        bva = a._bv or a.create_block_variable()
+        if bva.checkpoint is None:
+            bva.checkpoint = va
+        if b_rec:
+            bvb = b._bv or b.create_block_variable()
+            if bvb.checkpoint is None:
+                bvb.checkpoint = vb
+            deps, args, dep_pos = (bva, bvb), (None, None), _POS_01
+        else:
+            deps, args, dep_pos = (bva,), (None, vb), _POS_0
+    else:
+        bvb = b._bv or b.create_block_variable()
+        if bvb.checkpoint is None:
+            bvb.checkpoint = vb
+        deps, args, dep_pos = (bvb,), (va, None), _POS_1
+    if not scalar_out:
+        positions, out_bv.keep = prim.needs(dep_pos)
+        for bv, pos in zip(deps, dep_pos):
+            if pos in positions:
+                bv.keep = True
+    _record(prim, deps, args, _NO_KWARGS, dep_pos, out_bv, scalar_out,
+            comm if distributed else None)
+    return out
+
+
+def _new_array(value, distributed, comm):
+    """A crk.ndarray (and its BlockVariable) around a fresh result of an arithmetic op."""
+    if type(value) is not np.ndarray or value.dtype.kind != "f" or \
+            (value.ndim == 0 and not distributed):
+        out = _wrap_output(value, distributed, comm)
+        return out, out._bv
+    value.flags.writeable = False
+    out = _NDArray.__new__(_NDArray)
+    out._value = value
+    out._ad_distributed = distributed
+    out._ad_comm = comm
+    out._bv = bv = BlockVariable(value, distributed, comm)
+    bv.keep = False
+    return out, bv
+
+
+apply_scalar = apply2          # the scalar hot path is the same function
+
+
+_AdjFloat = None   # set by crk.adjfloat (avoids an import cycle)
+_NDArray = None    # set by crk.array
+
+
+def _describe_arg(a):
+    if isinstance(a, OverloadedType):
+        kind = "distributed" if a._ad_distributed else "replicated"
+        return f"{kind} {type(a).__name__} of shape {np.shape(a._ad_create_checkpoint())}"
+    if isinstance(a, np.ndarray):
+        return f"ndarray of shape {a.shape}"
+    return type(a).__name__
