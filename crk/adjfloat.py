@@ -65,6 +65,25 @@ class AdjFloat(float, OverloadedType):
     def __rpow__(self, other):
         return apply_scalar(R.power, other, self)
 
+    def __mod__(self, other):
+        return apply_scalar(R.mod, self, other)
+
+    def __rmod__(self, other):
+        return apply_scalar(R.mod, other, self)
+
+    # Floor division is piecewise constant (zero derivative): a plain, unrecorded float.
+    def __floordiv__(self, other):
+        return float(self) // _plain(other)
+
+    def __rfloordiv__(self, other):
+        return _plain(other) // float(self)
+
+    def __divmod__(self, other):
+        return self // other, self % other
+
+    def __rdivmod__(self, other):
+        return other // self, other % self
+
     def __neg__(self):
         return apply(R.negative, (self,))
 
@@ -86,4 +105,8 @@ class AdjFloat(float, OverloadedType):
 
 
 recording._AdjFloat = AdjFloat
+def _plain(x):
+    return x._ad_create_checkpoint() if isinstance(x, OverloadedType) else x
+
+
 register_overloaded_type(float, lambda v, comm=None, distributed=False: AdjFloat(v))

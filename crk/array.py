@@ -13,7 +13,7 @@ from . import numpy_api as api
 from . import numpy_rules as R
 from . import recording
 from .adjfloat import AdjFloat
-from .block_variable import BlockVariable, stub_like
+from .block_variable import BlockVariable, drop_value
 from .overloaded_type import OverloadedType, register_overloaded_type
 from .parallel.comm import resolve_comm
 from .recording import apply, apply2
@@ -32,13 +32,24 @@ class ndarray(OverloadedType):
     __hash__ = None
 
     def __init__(self, value, distributed=False, comm=None):
-        value = np.asarray(value)
-        if value.flags.writeable:
-            value.flags.writeable = False
+        value = np.array(value)            # a private copy: the caller's array stays theirs
+        value.flags.writeable = False
         self._value = value
         self._bv = None
         self._ad_distributed = distributed
         self._ad_comm = comm
+
+    @classmethod
+    def _owning(cls, value, distributed, comm):
+        """A crk.ndarray taking ownership of ``value`` (a fresh result nobody else holds)."""
+        if value.flags.writeable:
+            value.flags.writeable = False
+        self = cls.__new__(cls)
+        self._value = value
+        self._bv = None
+        self._ad_distributed = distributed
+        self._ad_comm = comm
+        return self
 
     def __del__(self):
         # The user's object is gone, so no new block can read this value. If no recorded rule
@@ -48,14 +59,14 @@ class ndarray(OverloadedType):
         except AttributeError:       # construction failed half-way
             return
         if bv is not None and not bv.keep and bv.checkpoint is self._value:
-            bv.checkpoint = stub_like(self._value)
+            drop_value(bv, self._value)
 
     # -- OverloadedType ----------------------------------------------------------------------
     def _ad_create_checkpoint(self):
         return self._value
 
     def _ad_from_value(self, value):
-        return ndarray(np.array(value, dtype=self._value.dtype), self._ad_distributed,
+        return ndarray(np.asarray(value, dtype=self._value.dtype), self._ad_distributed,
                        self._ad_comm)
 
     def create_block_variable(self):
@@ -140,6 +151,12 @@ class ndarray(OverloadedType):
     def __rpow__(self, o): return apply2(R.power, o, self)
     def __matmul__(self, o): return api.matmul(self, o)
     def __rmatmul__(self, o): return api.matmul(o, self)
+    def __mod__(self, o): return apply2(R.mod, self, o)
+    def __rmod__(self, o): return apply2(R.mod, o, self)
+    # floor division is piecewise constant: zero derivative, a plain array
+    def __floordiv__(self, o): return self._value // _plain(o)
+    def __rfloordiv__(self, o): return _plain(o) // self._value
+    def __divmod__(self, o): return self // o, self % o
     def __neg__(self): return apply(R.negative, (self,))
     def __pos__(self): return self
     def __abs__(self): return apply(R.absolute, (self,))
@@ -211,6 +228,8 @@ def _plain(x):
 
 
 def _plain_index(index):
+    """The index as the tape keeps it: arrays and lists become private read-only copies (the
+    user may reuse their buffers), recorded values their plain (integer) values."""
     if isinstance(index, tuple):
         return tuple(_plain_index(i) for i in index)
     if isinstance(index, OverloadedType):
@@ -218,7 +237,10 @@ def _plain_index(index):
         if np.issubdtype(np.asarray(value).dtype, np.floating):
             raise TypeError("crk.ndarray indices must be integers, slices or boolean masks, "
                             "not recorded floating-point values")
-        return value
+        index = value
+    if isinstance(index, (list, np.ndarray)):
+        index = np.array(index)
+        index.flags.writeable = False
     return index
 
 
@@ -269,7 +291,7 @@ def array(values, comm=None, distributed=False, dtype=None):
             raise TypeError(f"crk.array(): argument 'values' could not be converted to a "
                             f"floating-point array (numpy gave an object array)")
         value = value.astype(np.float64)
-    return ndarray(value, bool(distributed), comm)
+    return ndarray._owning(value, bool(distributed), comm)
 
 
 def _wrap_output(value, distributed, comm):
@@ -281,9 +303,9 @@ def _wrap_output(value, distributed, comm):
     value = np.asarray(value)
     if value.dtype.kind != "f":
         return value                       # integer/boolean results are not differentiable
-    out = ndarray(value, distributed, comm)
-    out._bv = bv = BlockVariable(out._value, distributed, comm)
-    bv.keep = False        # until a rule is known to read it (see primitive.apply)
+    out = ndarray._owning(value, distributed, comm)
+    # keep stays True unless a recorded block says no rule reads it (recording.apply).
+    out._bv = BlockVariable(out._value, distributed, comm)
     return out
 
 

@@ -5,7 +5,7 @@ hooks on plain values (the ``*_component`` methods, optionally ``prepare_*``). T
 pyadjoint's Block so pyadjoint blocks port with small changes; the differences are that hooks see
 plain values (never overloaded objects) and the Hessian hook receives the input tangents directly.
 """
-from .block_variable import BlockVariable
+from .block_variable import BlockVariable, usable
 
 
 class Block:
@@ -67,8 +67,9 @@ class Block:
     def add_dependency(self, dep, no_duplicates=False):
         """Record that this block reads ``dep`` (an overloaded value or a BlockVariable)."""
         bv = _block_variable_of(dep, "Block.add_dependency()")
-        if bv.checkpoint is None and not isinstance(dep, BlockVariable):
-            bv.checkpoint = dep._ad_create_checkpoint()   # freed by a checkpoint executor
+        if not usable(bv.checkpoint) and not isinstance(dep, BlockVariable):
+            # freed by a checkpoint executor, or dropped by a replay: the object has the value
+            bv.checkpoint = dep._ad_create_checkpoint()
         if no_duplicates and any(d is bv for d in self._dependencies):
             return
         bv.keep = True          # a block's hooks may read any of its values
@@ -121,9 +122,6 @@ class Block:
     def evaluate_adj(self, relevant_dependencies=None, hessian=False):
         """Pull the outputs' adjoints (and, if ``hessian``, second-order adjoints) back."""
         outputs = self._outputs
-        for out in outputs:
-            if out.partial is not None:
-                out.reduce_partials(hessian)
         adj_inputs = [out.adj_value for out in outputs]
         if all(a is None for a in adj_inputs):
             return
@@ -153,12 +151,22 @@ class Block:
 
     def _locality(self):
         """(rank_local, comm): whether replicated contributions are rank-local, and over what."""
+        comm = self.adjoint_locality()
+        return comm is not None, comm
+
+    def adjoint_locality(self):
+        """The communicator over which this block's adjoint contributions to replicated
+        dependencies are rank-local (the tape sums them), or None when they are complete."""
         if self.reduces_over_ranks:
-            return False, None
-        for bv in self._dependencies + self._outputs:
+            return None
+        for bv in list(self._dependencies) + list(self._outputs):
             if bv.distributed:
-                return True, bv.comm
-        return False, None
+                return bv.comm
+        return None
+
+    def release(self):
+        """Drop anything cached between forward and adjoint (a linearisation); called when a
+        checkpoint executor drops this block's values. Override if the block caches."""
 
     # -- hooks (override) -------------------------------------------------------------------
     def prepare_recompute_component(self, inputs, relevant_outputs):

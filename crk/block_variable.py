@@ -1,4 +1,5 @@
 """BlockVariable: one value on the tape — its checkpoint and its derivative accumulators."""
+import numpy as np
 
 
 class BlockVariable:
@@ -59,21 +60,23 @@ class BlockVariable:
         if hess is not None:
             partial.hess = hess if partial.hess is None else partial.hess + hess
 
-    def reduce_partials(self, hessian=False):
-        """Sum the rank-local contributions over ranks into adj (and hessian) values. Collective.
+    def reduce_partials(self, hessian, comm):
+        """Sum the rank-local contributions over ``comm`` into adj (and hessian) values.
 
-        Whether a variable has partial contributions depends only on the tape's structure, so
-        every rank calls this for the same variables in the same order. ``hessian`` says whether
-        the sweep also carries second-order adjoints.
+        Collective. Which variables are reduced is decided by the tape's structure (the plan),
+        never by whether this rank happened to receive a contribution, so every rank calls this
+        for the same variables in the same order. ``hessian``: the sweep carries second-order
+        adjoints too.
         """
         from .parallel.collective import sum_over_ranks
         partial, self.partial = self.partial, None
-        adj = partial.adj if partial.adj is not None else _zeros_like(self.checkpoint)
-        self.add_adj_output(_same_kind(sum_over_ranks(adj, partial.comm), self.checkpoint))
+        adj = partial.adj if partial is not None and partial.adj is not None \
+            else _zeros_like(self.checkpoint)
+        self.add_adj_output(_same_kind(sum_over_ranks(adj, comm), self.checkpoint))
         if hessian:
-            hess = partial.hess if partial.hess is not None else _zeros_like(self.checkpoint)
-            self.add_hessian_output(_same_kind(sum_over_ranks(hess, partial.comm),
-                                               self.checkpoint))
+            hess = partial.hess if partial is not None and partial.hess is not None \
+                else _zeros_like(self.checkpoint)
+            self.add_hessian_output(_same_kind(sum_over_ranks(hess, comm), self.checkpoint))
 
     def reset(self):
         self.adj_value = self.tlm_value = self.hessian_value = self.partial = None
@@ -105,36 +108,66 @@ def _same_kind(reduced, like):
     return reduced
 
 
-class ShapeStub:
-    """Marker base; see :func:`stub_like`."""
+class ShapeStub(np.ndarray):
+    """A dropped value's stand-in: right shape and dtype, zero strides, no data.
+
+    Only derivative rules that read shapes ever see one (see BlockVariable.keep); replays
+    recompute the value before any block that reads it runs.
+    """
 
 
-def _stub_class():
-    import numpy as np
-
-    class _ShapeStub(np.ndarray, ShapeStub):
-        """A dropped value's stand-in: right shape and dtype, zero strides, no data."""
-    return _ShapeStub
-
-
-_STUB = None
 _stubs = {}     # (shape, dtype) -> the shared stub: stubs are read-only, so one of each will do
 
 
 def stub_like(value):
-    """A zero-byte array with the shape and dtype of ``value`` (see BlockVariable.keep)."""
+    """A zero-byte array with the shape and dtype of ``value``."""
     key = (value.shape, value.dtype)
     stub = _stubs.get(key)
     if stub is None:
-        global _STUB
-        import numpy as np
-        if _STUB is None:
-            _STUB = _stub_class()
         if len(_stubs) > 1024:
             _stubs.clear()
-        stub = _stubs[key] = np.broadcast_to(np.zeros((), value.dtype), value.shape).view(_STUB)
+        stub = _stubs[key] = np.broadcast_to(np.zeros((), value.dtype),
+                                             value.shape).view(ShapeStub)
     return stub
 
 
 def is_stub(value):
-    return isinstance(value, ShapeStub)
+    return type(value) is ShapeStub
+
+
+def usable(value):
+    """Whether a checkpoint holds a real value (not freed, not a stub)."""
+    return value is not None and type(value) is not ShapeStub
+
+
+# Values are dropped when their user object dies, which can happen in the middle of a sweep
+# (the cyclic garbage collector runs whenever it likes): then the drop waits for the sweep's
+# end, so a sweep never finds a value gone that it checked was there.
+_sweeps_running = 0
+_deferred = []
+
+
+def drop_value(bv, value):
+    """Swap ``bv``'s checkpoint ``value`` for a stub if no rule reads it (now, or after the
+    running sweep)."""
+    if _sweeps_running:
+        _deferred.append((bv, value))
+    elif not bv.keep and bv.checkpoint is value:
+        bv.checkpoint = stub_like(value)
+
+
+class sweeping:
+    """Context of a running sweep: value drops wait until every sweep has ended."""
+
+    def __enter__(self):
+        global _sweeps_running
+        _sweeps_running += 1
+
+    def __exit__(self, *exc):
+        global _sweeps_running
+        _sweeps_running -= 1
+        if not _sweeps_running:
+            while _deferred:
+                bv, value = _deferred.pop()
+                drop_value(bv, value)
+        return False

@@ -1,6 +1,7 @@
 """Control: a recorded value declared as an input the reduced function varies."""
 import numpy as np
 
+from .block_variable import usable
 from .overloaded_type import OverloadedType
 from .parallel.collective import sum_over_ranks
 
@@ -21,8 +22,12 @@ class Control:
                 f"{type(control).__name__}. Create it with crk.AdjFloat(...) or crk.array(...) "
                 f"before computing with it, so the computation is recorded from it.")
         self.control = control
-        self.block_variable = control.block_variable
-        self._shape = np.shape(control._ad_create_checkpoint())
+        bv = self.block_variable = control.block_variable
+        value = control._ad_create_checkpoint()
+        bv.keep = True                 # a control's value is the point the tape is at
+        if not usable(bv.checkpoint):  # dropped or freed: the object still has it
+            bv.checkpoint = value
+        self._shape = np.shape(value)
 
     # pyadjoint names
     def data(self):
@@ -34,7 +39,11 @@ class Control:
         return self.wrap(self.block_variable.checkpoint)
 
     def update(self, value):
-        """Set the tape's value of this control (without re-running anything)."""
+        """Set the tape's value of this control (without re-running anything).
+
+        Reduced functions always re-evaluate at their own point before a derivative, so to move
+        a reduced function to a new point call it: ``rf(new_values)``.
+        """
         self.block_variable.checkpoint = self.plain(value, "value")
 
     # value helpers used by reduced functions, verification and optimisers ------------------
@@ -47,6 +56,11 @@ class Control:
         return self.control._ad_comm
 
     @property
+    def scalar(self):
+        """True for a scalar (AdjFloat-like) control."""
+        return isinstance(self.control, float)
+
+    @property
     def shape(self):
         """Shape of this rank's piece."""
         return self._shape
@@ -57,8 +71,7 @@ class Control:
             value = value.block_variable.checkpoint
         elif isinstance(value, OverloadedType):
             value = value._ad_create_checkpoint()
-        if isinstance(self.block_variable.checkpoint, float) or \
-                (isinstance(self.control, float) and np.ndim(value) == 0):
+        if self.scalar:
             try:
                 return float(value)
             except (TypeError, ValueError):
@@ -74,8 +87,7 @@ class Control:
     def wrap(self, value):
         """A new overloaded object of the control's type holding plain ``value``."""
         if value is None:
-            value = 0.0 if isinstance(self.block_variable.checkpoint, float) \
-                else np.zeros(self._shape)
+            value = 0.0 if self.scalar else np.zeros(self._shape)
         return self.control._ad_from_value(value)
 
     def inner(self, a, b):

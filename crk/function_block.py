@@ -8,6 +8,7 @@ derivative kinds call those actions. One block per call, whatever the function d
 import numpy as np
 
 from .block import Block
+from .block_variable import usable
 from .overloaded_type import OverloadedType
 from .parallel.comm import comms_compatible, describe_comm
 from .tape import annotating, get_working_tape
@@ -147,7 +148,7 @@ def record_call(function, args, distributed_outputs=None):
         if isinstance(a, OverloadedType):
             bv = a.block_variable
             values[i] = a._ad_create_checkpoint()
-            if bv.checkpoint is None:
+            if not usable(bv.checkpoint):
                 bv.checkpoint = values[i]
             deps.append(bv)
             dep_pos.append(i)
@@ -163,6 +164,9 @@ def record_call(function, args, distributed_outputs=None):
         return outputs
     if distributed_outputs is not None:
         distributed = distributed_outputs
+        if distributed and comm is None:      # only replicated inputs: pieces of COMM_WORLD
+            from .parallel.comm import resolve_comm
+            comm = resolve_comm(None)
     wrapped = tuple(_wrap_output(np.asarray(o) if np.ndim(o) else float(o), distributed, comm)
                     for o in outputs)
     if annotating():

@@ -185,7 +185,7 @@ def copy(x):
 # -- numpy dispatch ----------------------------------------------------------------------------
 UFUNCS = {
     np.add: R.add, np.subtract: R.subtract, np.multiply: R.multiply, np.true_divide: R.divide,
-    np.power: R.power, np.float_power: R.power, np.negative: R.negative,
+    np.power: R.power, np.float_power: R.power, np.negative: R.negative, np.remainder: R.mod,
     np.exp: R.exp, np.expm1: R.expm1, np.log: R.log, np.log1p: R.log1p, np.sin: R.sin,
     np.cos: R.cos, np.tan: R.tan, np.sinh: R.sinh, np.cosh: R.cosh, np.tanh: R.tanh,
     np.arctan: R.arctan, np.sqrt: R.sqrt, np.square: R.square, np.reciprocal: R.reciprocal,
@@ -194,6 +194,7 @@ UFUNCS = {
 # Piecewise-constant or boolean results: zero derivative, so computed on plain values, unrecorded.
 CONSTANT_UFUNCS = {
     np.sign, np.floor, np.ceil, np.rint, np.trunc, np.isfinite, np.isnan, np.isinf, np.signbit,
+    np.floor_divide,
     np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
     np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
 }

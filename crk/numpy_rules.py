@@ -130,6 +130,15 @@ defjvp(power, lambda d, ans, x, y: broadcast(d * _power_dx(ans, x, y), ans),
 defhvp(power, _power_hvp_x, _power_hvp_y)
 
 
+# x mod y = x - y floor(x / y): piecewise linear (zero second order), the floor's jumps aside.
+mod = Primitive("mod", operator.mod, linear=True)
+defvjp(mod, lambda g, ans, x, y: unbroadcast(g, x),
+       lambda g, ans, x, y: unbroadcast(-g * np.floor(np.divide(x, y)), y))
+defjvp(mod, lambda d, ans, x, y: broadcast(d, ans),
+       lambda d, ans, x, y: broadcast(-d * np.floor(np.divide(x, y)), ans))
+defneeds(mod, lambda rec: (frozenset({0, 1}), False) if 1 in rec else (frozenset(), False))
+
+
 def _balanced_mask(x, y, greater):
     """1 where the first argument wins, 0.5 at ties (a symmetric subgradient)."""
     wins = (x > y) if greater else (x < y)

@@ -4,6 +4,7 @@ Its four derivative kinds look up the primitive's rule tables; it stores the cal
 and its dependencies in slots (no per-call containers, for the garbage collector's sake).
 """
 from .block import Block
+from .block_variable import _zeros_like
 
 _NO_KWARGS = {}
 
@@ -32,6 +33,9 @@ class PrimitiveBlock(Block):
     def _outputs(self):
         return (self.out,)
 
+    def adjoint_locality(self):
+        return self.local_comm
+
     def _values(self):
         args = list(self.args)
         pos = self.dep_pos
@@ -53,10 +57,14 @@ class PrimitiveBlock(Block):
         tangent = None
         jvps = self.prim.jvps
         ans = self.out.checkpoint
+        collective = self.prim.reduces
         for k, dep in enumerate(self._dependencies):
             d = dep.tlm_value
             if d is None:
-                continue
+                if not collective:
+                    continue
+                # A collective tangent runs on every rank whatever this rank received.
+                d = _zeros_like(dep.checkpoint)
             if args is None:
                 args = self._values()
             t = jvps[self.dep_pos[k]](d, ans, *args, **self.kwargs)
@@ -67,8 +75,6 @@ class PrimitiveBlock(Block):
 
     def evaluate_adj(self, relevant_dependencies=None, hessian=False):
         out = self.out
-        if out.partial is not None:
-            out.reduce_partials(hessian)
         g = out.adj_value
         h = out.hessian_value if hessian else None
         if g is None and h is None:

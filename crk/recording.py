@@ -6,7 +6,7 @@ directly, everything else goes through the general :func:`apply`.
 """
 import numpy as np
 
-from .block_variable import BlockVariable
+from .block_variable import BlockVariable, usable
 from .overloaded_type import OverloadedType
 from .parallel.comm import comms_compatible, describe_comm
 from .primitive_block import _NO_KWARGS, PrimitiveBlock
@@ -40,7 +40,7 @@ def apply(prim, args, kwargs=None):
             # Compute with the object's own value (after a replay the checkpoint may hold another
             # point); re-attach it if a checkpoint executor freed the checkpoint.
             value = values[i] = a._ad_create_checkpoint()
-            if bv.checkpoint is None:
+            if not usable(bv.checkpoint):
                 bv.checkpoint = value
             if i not in vjps:
                 raise TypeError(f"crk {prim.name}: argument {i} is not differentiable, but a "
@@ -58,7 +58,7 @@ def apply(prim, args, kwargs=None):
                         f"communicators cannot be combined")
             if a._ad_distributed:
                 distributed = True
-        elif type(a) is np.ndarray and a.flags.writeable:
+        elif type(a) is np.ndarray and _may_change(a):
             values[i] = a.copy()    # a constant the user may still modify in place
     try:
         ans = prim.fun(*values, **kwargs)
@@ -158,18 +158,18 @@ def apply2(prim, a, b):
         return out
     if a_rec:
         bva = a._bv or a.create_block_variable()
-        if bva.checkpoint is None:
+        if not usable(bva.checkpoint):
             bva.checkpoint = va
         if b_rec:
             bvb = b._bv or b.create_block_variable()
-            if bvb.checkpoint is None:
+            if not usable(bvb.checkpoint):
                 bvb.checkpoint = vb
             deps, args, dep_pos = (bva, bvb), (None, None), _POS_01
         else:
             deps, args, dep_pos = (bva,), (None, vb), _POS_0
     else:
         bvb = b._bv or b.create_block_variable()
-        if bvb.checkpoint is None:
+        if not usable(bvb.checkpoint):
             bvb.checkpoint = vb
         deps, args, dep_pos = (bvb,), (va, None), _POS_1
     if not scalar_out:
@@ -194,7 +194,6 @@ def _new_array(value, distributed, comm):
     out._ad_distributed = distributed
     out._ad_comm = comm
     out._bv = bv = BlockVariable(value, distributed, comm)
-    bv.keep = False
     return out, bv
 
 
@@ -203,6 +202,15 @@ apply_scalar = apply2          # the scalar hot path is the same function
 
 _AdjFloat = None   # set by crk.adjfloat (avoids an import cycle)
 _NDArray = None    # set by crk.array
+
+
+def _may_change(a):
+    """Whether an array (or the buffer it views) is writeable by someone."""
+    while isinstance(a, np.ndarray):
+        if a.flags.writeable:
+            return True
+        a = a.base
+    return a is not None and not isinstance(a, bytes)
 
 
 def _describe_arg(a):

@@ -1,16 +1,23 @@
 """ReducedFunction (controls → outputs) and ReducedFunctional (scalar output), replayed from a tape.
 
-Every public call leaves the tape at a well-defined point: the point this reduced function was
-last evaluated at (initially the recorded one). Derivative calls re-evaluate first if anything
-(another reduced function, a Taylor test) moved the tape elsewhere, so any call order works.
+Every public call leaves the tape at a well-defined point, and any call order works:
+
+* a reduced function's point is the value of each of its controls (initially the recorded
+  values); controls of other reduced functions on the same tape stay at their recorded values;
+* the tape remembers who set it last (a token): a derivative call re-evaluates first whenever
+  anything else moved the tape (another reduced function, a Taylor test, a failed call, a
+  control changed by hand), and before an evaluation the token is invalidated, so a call that
+  fails half-way never leaves a stale point that looks valid;
+* a bad argument on one rank raises on every rank (the failing rank joins the agreement the
+  others reach in their next sweep).
 """
 import numpy as np
 
 from .control import Control
 from .enlist import Enlist
 from .overloaded_type import OverloadedType
-from .parallel.collective import allgather, sum_over_ranks
-from .sweeps import Plan, StoreAll
+from .parallel.collective import agree, allgather, sum_over_ranks
+from .sweeps import Plan, StoreAll, sweep_comm
 from .tape import get_working_tape, stop_annotating
 
 
@@ -21,8 +28,8 @@ class ReducedFunction:
     or a list. ``allow_unused``: accept outputs that depend on no control and controls that reach
     no output (their derivatives are zero) instead of raising.
 
-    All methods are collective over the tape's communicator. Arguments and results are given per
-    control / per output, in the form they were passed (single or list).
+    All methods (and the constructor) are collective over the tape's communicator. Arguments and
+    results are given per control / per output, in the form they were passed (single or list).
     """
 
     def __init__(self, outputs, controls, tape=None, allow_unused=False):
@@ -38,12 +45,25 @@ class ReducedFunction:
         self.tape = get_working_tape() if tape is None else tape
         self._output_bvs = [o.block_variable for o in self.outputs]
         self._control_bvs = [c.block_variable for c in self.controls]
+        # Shapes and kinds from the objects: a checkpointed tape may hold no value right now.
+        values = [o._ad_create_checkpoint() for o in self.outputs]
+        self._output_shapes = [np.shape(v) for v in values]
+        self._output_scalar = [isinstance(v, float) for v in values]
         self._allow_unused = allow_unused
         self._plan = Plan(self.tape, self._control_bvs, self._output_bvs, allow_unused)
         self._executor = self._make_executor()
-        # The point this function last set the tape to, and the tape's token when it did.
-        self._point = [bv.checkpoint for bv in self._control_bvs]
-        self._token = getattr(self.tape, "_point_token", None)
+        # The point this function stands for: its controls' recorded values. Its token is None:
+        # the tape is at that point only if nobody has moved it since recording.
+        self._point = []
+        for c, bv in zip(self.controls, self._control_bvs):
+            value = c.control._ad_create_checkpoint()
+            if isinstance(value, float) and bv.checkpoint == value:
+                value = bv.checkpoint          # the same float object: identity checks hold
+            self._point.append(value)
+        self._token = None
+        defaults = self.tape._control_defaults
+        for bv, value in zip(self._control_bvs, self._point):
+            defaults.setdefault(bv, value)
 
     # -- plumbing ----------------------------------------------------------------------------
     def _make_executor(self):
@@ -60,62 +80,95 @@ class ReducedFunction:
     def _at_point(self):
         """Make sure the tape's values are those at this function's current point."""
         self._check_plan()
-        if getattr(self.tape, "_point_token", None) is not self._token or \
-                self._executor.needs_evaluation():
+        if self.tape._point_token is not self._token or self._executor.needs_evaluation() or \
+                any(bv.checkpoint is not p for bv, p in zip(self._control_bvs, self._point)):
             self._evaluate(self._point)
 
     def _evaluate(self, values):
+        tape = self.tape
+        token = tape._point_token = object()       # not valid until the evaluation succeeds
+        mine = set(self._control_bvs)
+        for bv, value in tape._control_defaults.items():
+            if bv not in mine:                     # other functions' controls: as recorded
+                bv.checkpoint = value
         for bv, value in zip(self._control_bvs, values):
             bv.checkpoint = value
         with stop_annotating():
             self._executor.evaluate()
         self._point = list(values)
-        self._token = object()
-        self.tape._point_token = self._token
+        self._token = token
+
+    def _collective(self, action):
+        """Run a public action; on any failure, on every rank, the tape's point is invalid.
+
+        Argument checks run before any sweep and only on the rank that sees bad input; that
+        rank joins the failure agreement the other ranks reach in their next sweep.
+        """
+        try:
+            return action()
+        except Exception:
+            self.tape._point_token = object()
+            raise
+
+    def _check(self, check):
+        """Run an argument check; on failure, agree on it with the other ranks, then raise."""
+        try:
+            return check()
+        except Exception as e:
+            comm = sweep_comm(self.tape)
+            if comm is not None and comm.size > 1:
+                agree(comm, e, where=f"{type(self).__name__} argument checks")
+            raise
 
     def _plain_controls(self, values, what):
-        # Controls given singly take a single value, even a list (a list of floats for one
-        # array control); controls given as a list take a list.
-        values = Enlist(values) if self.controls.listed else [values]
-        if len(values) != len(self.controls):
-            raise ValueError(f"{type(self).__name__}: {what} has {len(values)} entries but "
-                             f"there are {len(self.controls)} controls")
-        return [c.plain(v, f"{type(self).__name__}: {what} for control {k}")
-                for k, (c, v) in enumerate(zip(self.controls, values))]
+        def check():
+            # Controls given singly take a single value, even a list (a list of floats for
+            # one array control); controls given as a list take a list.
+            vals = Enlist(values) if self.controls.listed else [values]
+            if len(vals) != len(self.controls):
+                raise ValueError(f"{type(self).__name__}: {what} has {len(vals)} entries but "
+                                 f"there are {len(self.controls)} controls")
+            return [c.plain(v, f"{type(self).__name__}: {what} for control {k}")
+                    for k, (c, v) in enumerate(zip(self.controls, vals))]
+        return self._check(check)
 
     def _plain_outputs(self, values, what):
-        values = Enlist(values) if self.outputs.listed else [values]
-        if len(values) != len(self.outputs):
-            raise ValueError(f"{type(self).__name__}: {what} has {len(values)} entries but "
-                             f"there are {len(self.outputs)} outputs")
-        plain = []
-        for k, (bv, v) in enumerate(zip(self._output_bvs, values)):
-            if isinstance(v, OverloadedType):
-                v = v._ad_create_checkpoint()
-            shape = np.shape(bv.checkpoint)
-            if isinstance(bv.checkpoint, float):
-                v = float(v)
-            else:
-                v = np.asarray(v, dtype=np.float64)
-                if v.shape != shape:
-                    raise ValueError(f"{type(self).__name__}: {what} for output {k}: expected "
-                                     f"shape {shape}, got {v.shape}")
-            plain.append(v)
-        return plain
+        def check():
+            vals = Enlist(values) if self.outputs.listed else [values]
+            if len(vals) != len(self.outputs):
+                raise ValueError(f"{type(self).__name__}: {what} has {len(vals)} entries but "
+                                 f"there are {len(self.outputs)} outputs")
+            plain = []
+            for k, (v, shape, scalar) in enumerate(zip(vals, self._output_shapes,
+                                                       self._output_scalar)):
+                if isinstance(v, OverloadedType):
+                    v = v._ad_create_checkpoint()
+                if scalar:
+                    v = float(v)
+                else:
+                    v = np.asarray(v, dtype=np.float64)
+                    if v.shape != shape:
+                        raise ValueError(f"{type(self).__name__}: {what} for output {k}: "
+                                         f"expected shape {shape}, got {v.shape}")
+                plain.append(v)
+            return plain
+        return self._check(check)
+
+    def _zero_output(self, k):
+        return 0.0 if self._output_scalar[k] else np.zeros(self._output_shapes[k])
 
     def _wrap_outputs(self, values):
-        return [out._ad_from_value(v) if v is not None else
-                out._ad_from_value(np.zeros(np.shape(bv.checkpoint))
-                                   if not isinstance(bv.checkpoint, float) else 0.0)
-                for out, bv, v in zip(self.outputs, self._output_bvs, values)]
+        return [out._ad_from_value(self._zero_output(k) if v is None else v)
+                for k, (out, v) in enumerate(zip(self.outputs, values))]
 
     def _collect_controls(self, attr):
         """Read (and clear) adj/hessian values of the controls, summing rank-local parts."""
-        results = []
+        partial = self._plan.partial_vars
         for bv in self._control_bvs:
-            if bv.partial is not None:
-                bv.reduce_partials(hessian=attr == "hessian_value")
-            results.append(getattr(bv, attr))
+            comm = partial.get(bv)
+            if comm is not None:
+                bv.reduce_partials(attr == "hessian_value", comm)
+        results = [getattr(bv, attr) for bv in self._control_bvs]
         for bv in self._control_bvs:
             bv.reset()
         return results
@@ -123,93 +176,103 @@ class ReducedFunction:
     # -- public API --------------------------------------------------------------------------
     def __call__(self, values):
         """Evaluate the outputs at control ``values``; the tape stays at that point."""
-        self._check_plan()
-        self._evaluate(self._plain_controls(values, "values"))
-        outs = [bv.checkpoint for bv in self._output_bvs]
-        return self.outputs.delist(self._wrap_outputs(outs))
+        def action():
+            self._check_plan()
+            self._evaluate(self._plain_controls(values, "values"))
+            return self.outputs.delist(self._wrap_outputs(
+                [bv.checkpoint for bv in self._output_bvs]))
+        return self._collective(action)
 
     def jac_action(self, m_dot):
         """Jacobian action (tangent-linear): output tangents for control tangents ``m_dot``."""
-        tangents = self._plain_controls(m_dot, "m_dot")
-        self._at_point()
-        for bv, t in zip(self._control_bvs, tangents):
-            bv.tlm_value = t
-        try:
-            with stop_annotating():
-                self._executor.tangent()
-            outs = [bv.tlm_value for bv in self._output_bvs]
-        finally:
-            self._executor.clear_tangents()
-            for bv in self._control_bvs + self._output_bvs:
-                bv.tlm_value = None
-        return self.outputs.delist(self._wrap_outputs(outs))
+        def action():
+            tangents = self._plain_controls(m_dot, "m_dot")
+            self._at_point()
+            for bv, t in zip(self._control_bvs, tangents):
+                bv.tlm_value = t
+            try:
+                with stop_annotating():
+                    self._executor.tangent()
+                outs = [bv.tlm_value for bv in self._output_bvs]
+            finally:
+                self._executor.clear_tangents()
+                for bv in self._control_bvs + self._output_bvs:
+                    bv.tlm_value = None
+            return self.outputs.delist(self._wrap_outputs(outs))
+        return self._collective(action)
 
     def adj_jac_action(self, adj_outputs):
         """Adjoint Jacobian action: the controls' adjoints for output adjoints ``adj_outputs``.
 
         Returns one value per control (of the control's type): the derivative, an l2 dual object.
         """
-        seeds = self._plain_outputs(adj_outputs, "adj_outputs")
-        self._at_point()
-        self._seed(seeds, "adj_value")
-        try:
-            with stop_annotating():
-                self._executor.adjoint()
-            adj = self._collect_controls("adj_value")
-        finally:
-            self._clear_all()
-        return self.controls.delist(c.wrap(a) for c, a in zip(self.controls, adj))
+        def action():
+            seeds = self._plain_outputs(adj_outputs, "adj_outputs")
+            self._at_point()
+            self._seed(seeds, "adj_value")
+            try:
+                with stop_annotating():
+                    self._executor.adjoint()
+                adj = self._collect_controls("adj_value")
+            finally:
+                self._clear_all()
+            return self.controls.delist(c.wrap(a) for c, a in zip(self.controls, adj))
+        return self._collective(action)
 
     def hess_action(self, m_dot, adj_outputs):
         """Second-order adjoint: d/dm [J(m)^T adj_outputs] applied to ``m_dot``, per control."""
-        tangents = self._plain_controls(m_dot, "m_dot")
-        seeds = self._plain_outputs(adj_outputs, "adj_outputs")
-        self._at_point()
-        for bv, t in zip(self._control_bvs, tangents):
-            bv.tlm_value = t
-        self._seed(seeds, "adj_value")
-        try:
-            with stop_annotating():
-                self._executor.second_order()
-            hess = self._collect_controls("hessian_value")
-        finally:
-            self._clear_all()
-        return self.controls.delist(c.wrap(h) for c, h in zip(self.controls, hess))
+        def action():
+            tangents = self._plain_controls(m_dot, "m_dot")
+            seeds = self._plain_outputs(adj_outputs, "adj_outputs")
+            self._at_point()
+            for bv, t in zip(self._control_bvs, tangents):
+                bv.tlm_value = t
+            self._seed(seeds, "adj_value")
+            try:
+                with stop_annotating():
+                    self._executor.second_order()
+                hess = self._collect_controls("hessian_value")
+            finally:
+                self._clear_all()
+            return self.controls.delist(c.wrap(h) for c, h in zip(self.controls, hess))
+        return self._collective(action)
 
     def jac_matrix(self):
-        """Dense Jacobian blocks: ``J[i][j]`` has shape output_i.shape + control_j.global_shape.
+        """Dense Jacobian blocks: ``J[i][j]`` has shape output_i.shape + control_j's global shape.
 
         One tangent sweep per (global) control entry; for distributed controls the entry is
         set on the rank that owns it. Collective.
         """
         sizes = [self._global_size(c) for c in self.controls]
-        jac = [[np.zeros(np.shape(bv.checkpoint) + (n,)) for n in sizes]
-               for bv in self._output_bvs]
+        jac = [[np.zeros(shape + (n,)) for n in sizes] for shape in self._output_shapes]
         for j, (control, n) in enumerate(zip(self.controls, sizes)):
             offset = self._owned_offset(control)
             local = int(np.prod(control.shape))
             for g in range(n):
-                directions = [np.zeros(c.shape) if not isinstance(c.block_variable.checkpoint,
-                                                                  float) else 0.0
-                              for c in self.controls]
+                directions = [0.0 if c.scalar else np.zeros(c.shape) for c in self.controls]
                 k = g - offset
                 if 0 <= k < local:
-                    if isinstance(directions[j], float):
+                    if control.scalar:
                         directions[j] = 1.0
                     else:
                         directions[j].reshape(-1)[k] = 1.0
                 tangents = Enlist(self.jac_action(self.controls.delist(directions)))
                 for i, t in enumerate(tangents):
                     jac[i][j][..., g] = np.asarray(t._ad_create_checkpoint())
-        return [[J.reshape(np.shape(bv.checkpoint) + tuple(
-            c.shape if not c.distributed else (n,)))
-            for J, c, n in zip(row, self.controls, sizes)]
-            for row, bv in zip(jac, self._output_bvs)]
+        return [[J.reshape(shape + self._global_shape(c, n))
+                 for J, c, n in zip(row, self.controls, sizes)]
+                for row, shape in zip(jac, self._output_shapes)]
 
     # -- helpers -----------------------------------------------------------------------------
     def _global_size(self, control):
         n = int(np.prod(control.shape))
         return int(sum_over_ranks(float(n), control.comm)) if control.distributed else n
+
+    def _global_shape(self, control, size):
+        if not control.distributed:
+            return tuple(control.shape)
+        rest = tuple(control.shape[1:])
+        return (size // max(int(np.prod(rest)), 1),) + rest
 
     def _owned_offset(self, control):
         if not control.distributed:
@@ -234,7 +297,8 @@ class ReducedFunctional(ReducedFunction):
 
     ``rf(m)`` evaluates, ``rf.derivative()`` returns dJ/dm (the l2 derivative, per control),
     ``rf.hessian(m_dot)`` the Hessian action, ``rf.tlm(m_dot)`` the directional derivative.
-    ``check_finite=True`` raises FloatingPointError when J evaluates to NaN/inf.
+    ``check_finite=True`` raises FloatingPointError when J evaluates to NaN/inf. ``scale``
+    multiplies the functional (and its derivatives).
     """
 
     def __init__(self, functional, controls, tape=None, allow_unused=False, check_finite=False,
@@ -243,10 +307,10 @@ class ReducedFunctional(ReducedFunction):
             raise TypeError("ReducedFunctional(): the functional must be a single scalar; use "
                             "ReducedFunction for several or vector outputs")
         super().__init__(functional, controls, tape=tape, allow_unused=allow_unused)
-        shape = np.shape(self._output_bvs[0].checkpoint)
-        if shape != ():
+        if self._output_shapes[0] != ():
             raise ValueError(f"ReducedFunctional(): the functional must be a scalar, got shape "
-                             f"{shape}; reduce it (crk.sum, norm, ...) or use ReducedFunction")
+                             f"{self._output_shapes[0]}; reduce it (crk.sum, norm, ...) or use "
+                             f"ReducedFunction")
         self.functional = functional
         self.check_finite = check_finite
         self.scale = float(scale)

@@ -9,9 +9,10 @@ Every sweep agrees on failure across the tape's communicator at its end (and eve
 inside it agrees too), so an exception on one rank raises on all ranks.
 """
 import sys
+import zlib
 
-from .block_variable import is_stub, stub_like
-from .parallel.collective import agree
+from .block_variable import is_stub, stub_like, sweeping
+from .parallel.collective import agree, allgather
 
 
 class Plan:
@@ -26,8 +27,10 @@ class Plan:
 
     def __init__(self, tape, control_bvs, output_bvs, allow_unused=False):
         all_blocks = tape.get_blocks()
+        _check_same_tape_everywhere(tape, all_blocks)
         self.tape = tape
         self.output_bvs = list(output_bvs)
+        self.control_bvs = list(control_bvs)
         self.version = tape._version
         self.length = len(all_blocks)
         controls = set(control_bvs)
@@ -77,6 +80,17 @@ class Plan:
         self._droppable = None
         self.dep_masks = {k: dep_masks[i] for k, i in enumerate(indices) if i in dep_masks}
         self.out_masks = {k: out_masks[i] for k, i in enumerate(indices) if i in out_masks}
+        # Replicated variables that receive rank-local adjoint contributions, and the
+        # communicator to sum them over: decided here, from structure alone.
+        self.partial_vars = {}
+        for k, block in enumerate(self.blocks):
+            comm = block.adjoint_locality()
+            if comm is None:
+                continue
+            mask = self.dep_masks.get(k)
+            for j, dep in enumerate(block._dependencies):
+                if not dep.distributed and (mask is None or mask[j]):
+                    self.partial_vars[dep] = comm
         if not allow_unused:
             for k, bv in enumerate(output_bvs):
                 if bv not in active and not _produced_on(all_blocks, bv):
@@ -101,7 +115,8 @@ class Plan:
         return self.tape._version != self.version
 
     def missing_inputs(self, blocks):
-        """Blocks (in tape order) to rerun so that ``blocks`` recompute from real values.
+        """(tape index, block) pairs, in tape order, to rerun so that ``blocks`` recompute
+        from real values.
 
         A value no derivative rule reads may have been swapped for a shape stub once its user
         object was gone (BlockVariable.keep); it must be recomputed before a block that is being
@@ -117,13 +132,20 @@ class Plan:
         tape_blocks = self.tape.get_blocks()
         extra = {}
         while pending:
-            i = self._producers[pending.pop()]
+            bv = pending.pop()
+            i = self._producers.get(bv)
+            if i is None:
+                raise RuntimeError(
+                    "crk: a value needed to replay this tape was dropped (no derivative rule "
+                    "reads it) and no block on this tape produces it: it was computed off the "
+                    "tape or the tape was cleared. Keep the object that holds it alive, or "
+                    "record the computation of that value on this tape.")
             block = tape_blocks[i]
             if i in extra or id(block) in running:
                 continue
             extra[i] = block
             pending.extend(d for d in block._dependencies if is_stub(d.checkpoint))
-        return [extra[i] for i in sorted(extra)]
+        return [(i, extra[i]) for i in sorted(extra)]
 
     def droppable_after(self):
         """For replays: position k -> values produced by the plan that no later plan block
@@ -152,6 +174,23 @@ def drop_unneeded(variables):
         if not bv.keep and value is not None and hasattr(value, "shape") and \
                 not is_stub(value) and value.ndim:
             bv.checkpoint = stub_like(value)
+
+
+def _check_same_tape_everywhere(tape, blocks):
+    """Collective: every rank must have recorded the same sequence of blocks (SPMD), or their
+    sweeps would wait for each other in different collectives. Raises on every rank if not."""
+    comm = sweep_comm(tape)
+    if comm is None or comm.size == 1:
+        return
+    kinds = "\n".join(b.prim.name if hasattr(b, "prim") else type(b).__name__ for b in blocks)
+    mine = (len(blocks), zlib.crc32(kinds.encode()))
+    everyone = allgather(mine, comm)
+    if any(sig != mine for sig in everyone):
+        counts = ", ".join(f"rank {r}: {n} blocks" for r, (n, _) in enumerate(everyone))
+        raise RuntimeError(
+            f"crk: the ranks recorded different tapes ({counts}, or the same number of "
+            f"different operations). Every rank must run the same operations in the same order "
+            f"(SPMD); look for rank-dependent branches around recorded operations.")
 
 
 def _produced_on(blocks, bv):
@@ -187,7 +226,8 @@ class Executor:
         """Run a sweep; on failure reset derivative values and raise on every rank."""
         comm = self.comm
         try:
-            result = run()
+            with sweeping():
+                result = run()
         except Exception as e:
             self.reset()            # never leave half-swept derivative values behind
             if comm is None or comm.size == 1:
@@ -210,6 +250,20 @@ class Executor:
             for out in block._outputs:
                 out.tlm_value = None
 
+    def _reverse_block(self, block, mask, hessian):
+        """One block's adjoint: first sum its outputs' rank-local parts, then pull back, then
+        release the outputs' derivative values."""
+        partial = self.plan.partial_vars
+        for out in block._outputs:
+            comm = partial.get(out)
+            if comm is not None:
+                out.reduce_partials(hessian, comm)
+        block.evaluate_adj(mask, hessian)
+        for out in block._outputs:
+            out.adj_value = out.hessian_value = None
+            if hessian:
+                out.tlm_value = None
+
 
 class StoreAll(Executor):
     """Executor keeping every value of the plan in memory (the default)."""
@@ -223,7 +277,7 @@ class StoreAll(Executor):
         def run():
             plan = self.plan
             masks = plan.out_masks
-            extra = plan.missing_inputs(plan.blocks)
+            extra = [b for _, b in plan.missing_inputs(plan.blocks)]
             for block in extra:
                 block.recompute()
             drop = plan.droppable_after()
@@ -253,12 +307,7 @@ class StoreAll(Executor):
             blocks = self.plan.blocks
             masks = self.plan.dep_masks
             for k in range(len(blocks) - 1, -1, -1):
-                block = blocks[k]
-                block.evaluate_adj(masks.get(k) if masks else None, hessian)
-                for out in block._outputs:
-                    out.adj_value = out.hessian_value = None
-                    if hessian:
-                        out.tlm_value = None
+                self._reverse_block(blocks[k], masks.get(k) if masks else None, hessian)
         self._guarded(run, "adjoint sweep")
 
     def second_order(self):

@@ -29,6 +29,8 @@ class Tape:
         self._tokens = []
         self._version = 0          # bumped whenever blocks are removed; plans check it
         self.timeline = None       # set by the time-loop machinery (crk.checkpointing)
+        self._point_token = None   # who set the tape's values last (see crk.reduced)
+        self._control_defaults = {}   # control variable -> its recorded value
         if checkpointing is not None or directory is not None:
             self.enable_checkpointing(checkpointing, directory=directory)
 
@@ -48,11 +50,20 @@ class Tape:
 
     def clear_tape(self):
         """Forget every block (and any time-loop/checkpoint state). Not collective."""
+        for block in self._blocks:          # no block can recompute these values any more
+            for bv in block._outputs:
+                bv.keep = True
         self._blocks = []
         self._version += 1
+        self._point_token = None
+        self._control_defaults = {}
         if self.timeline is not None:
+            # A fresh loop record, with the same schedule and snapshot directory.
+            schedule, directory = self.timeline.schedule, self.timeline.storage.directory
             self.timeline.close()
             self.timeline = None
+            if type(schedule).__name__ != "StoreAll":
+                self.enable_checkpointing(schedule, directory=directory)
 
     clear = clear_tape
 

@@ -29,7 +29,12 @@ def _flatten_plain(values):
 
 def _directions(rf, h):
     """``h`` per control. Also accepts any arrays whose entries, concatenated in order, number
-    exactly the controls' entries (e.g. one stacked array for several equal-shape controls)."""
+    exactly the controls' entries (e.g. one stacked array for several equal-shape controls).
+    A bad ``h`` on one rank raises on every rank."""
+    return rf._check(lambda: _split_directions(rf, h))
+
+
+def _split_directions(rf, h):
     h = Enlist(h) if rf.controls.listed else [h]
     controls = rf.controls
     if len(h) == len(controls):
@@ -76,9 +81,8 @@ def _random_like_outputs(rf, seed):
     for k, bv in enumerate(rf._output_bvs):
         rank = bv.comm.rank if bv.distributed else 0
         rng = np.random.default_rng([seed, k, rank])
-        shape = np.shape(bv.checkpoint)
-        out.append(float(rng.standard_normal()) if isinstance(bv.checkpoint, float)
-                   else rng.standard_normal(shape))
+        out.append(float(rng.standard_normal()) if rf._output_scalar[k]
+                   else rng.standard_normal(rf._output_shapes[k]))
     return out
 
 

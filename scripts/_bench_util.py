@@ -73,29 +73,36 @@ def reset_peak():
 def measure_step(step):
     """Run ``step()`` once and return (result, figures) with its peak memory.
 
-    figures: ``rss_before`` (bytes), ``peak`` (ru_maxrss after, bytes), ``extra`` (peak -
-    rss_before), ``seconds``, and ``source``: "ru_maxrss", or "VmHWM" when ru_maxrss was already
-    above the current RSS before the step (a high-water mark left by a thread that exited before
-    a reset), in which case the address space's own mark is used.
+    The high-water mark is reset first (:func:`reset_peak`), so earlier peaks (building the data,
+    a warm-up call) do not hide the step's. figures: ``rss_before`` (bytes), ``peak`` (ru_maxrss
+    after the step, bytes), ``extra`` (peak - rss_before), ``seconds``, ``reset`` (whether the
+    reset worked) and ``source``: "ru_maxrss", or "VmHWM" when ru_maxrss still reported an older,
+    higher peak after the reset (the kernel keeps the mark of threads that exited before it),
+    in which case the address space's own (reset) mark is used.
     """
+    reset = reset_peak()
     rss_before = rss_bytes()
-    contaminated = maxrss_bytes() > rss_before + 4 * 2**20
+    stale = maxrss_bytes() > rss_before + 4 * 2**20
     t = time.perf_counter()
     result = step()
     seconds = time.perf_counter() - t
-    peak = hwm_bytes() if contaminated else maxrss_bytes()
+    peak = hwm_bytes() if stale else maxrss_bytes()
     return result, {"rss_before": rss_before, "peak": peak, "extra": peak - rss_before,
-                    "seconds": seconds, "source": "VmHWM" if contaminated else "ru_maxrss"}
+                    "seconds": seconds, "reset": reset,
+                    "source": "VmHWM" if stale else "ru_maxrss"}
 
 
 def time_runs(step, repeats):
-    """Wall-clock seconds of ``repeats`` calls of ``step()`` (results dropped at once)."""
-    times = []
+    """(wall seconds, CPU seconds) of each of ``repeats`` calls of ``step()`` (results dropped
+    at once). CPU time is this process's, all threads: on a machine shared with other jobs it
+    is much steadier than wall time for single-threaded work."""
+    wall, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         step()
-        times.append(time.perf_counter() - t)
-    return times
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - t)
+    return wall, cpu
 
 
 def median(values):

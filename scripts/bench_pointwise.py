@@ -16,21 +16,26 @@ Rows (all float64):
   autograd loop  ``autograd.jacobian`` point by point on --points-loop(-3d) points (at most 3 repeats), time
                  extrapolated linearly to the case's n (memory is as measured on those points)
   crk Autograd   ``crk.cr.autograd`` point map, ``jacobians`` (batched)
-  crk JAX        ``crk.cr.jax`` point map, ``jacobians``
+  crk JAX        ``crk.cr.jax`` point map, ``jacobians``, the function written for a batch
+                 (default ``batched=True``, as in the seed)
+  crk JAX, batched=False   the same map declared per point (crk vmaps it; diagnostic row)
   raw JAX        ``jax.jit(jax.vmap(jax.jacfwd(f)))`` under ``jax.enable_x64(True)``, called on
                  the same numpy arrays (host transfer and conversion back to numpy included)
   crk TF         ``crk.cr.tensorflow`` point map, ``jacobians``
 
 Before timing, every row is checked against the autograd loop on a few points (1e-10 relative).
 Each row then runs in two fresh worker processes with one thread per library: a timing worker
-(first call, which for JAX/TF includes tracing and compilation, then the median of --repeats
-calls; "compile" is first call minus median) and a memory worker, which measures
-``ru_maxrss - RSS before`` for the first call and, after resetting the high-water mark, for a
-second call (the "steady" figure used for the ratios; see scripts/_bench_util.py).
+(first call, which for JAX/TF includes tracing and compilation, then the median wall and CPU
+time of --repeats calls; "compile" is first call minus median; time ratios are given for both,
+CPU time being the steadier one when other jobs share the machine) and a memory worker, which
+measures ``ru_maxrss - RSS before`` for the first call and, after resetting the high-water
+mark, for a second call (the "steady" figure used for the ratios; see scripts/_bench_util.py).
+The default run takes about 5 minutes on 2 cores.
 
 Usage:
     python scripts/bench_pointwise.py [--points 1000000] [--points-3d 200000]
-        [--points-loop 10000] [--points-loop-3d 500] [--repeats 5] [--cases 2d 3d] [--rows ...] [--json FILE]
+        [--points-loop 10000] [--points-loop-3d 500] [--repeats 7] [--cases 2d 3d]
+        [--rows ...] [--json FILE]
 """
 import argparse
 import gc
@@ -44,17 +49,18 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _bench_util as bu  # noqa: E402
 
-ROWS = ("tiled", "autograd_loop", "crk_autograd", "crk_jax", "raw_jax", "crk_tf")
+ROWS = ("tiled", "autograd_loop", "crk_autograd", "crk_jax", "crk_jax_point", "raw_jax", "crk_tf")
 ROW_TITLES = {
     "tiled": "seed-002 tiled autograd",
     "autograd_loop": "autograd.jacobian per point",
     "crk_autograd": "crk Autograd jacobians",
     "crk_jax": "crk JAX jacobians",
+    "crk_jax_point": "crk JAX jacobians, batched=False",
     "raw_jax": "raw jit(vmap(jacfwd))",
     "crk_tf": "crk TF jacobians",
 }
-CRK_ROWS = ("crk_autograd", "crk_jax", "crk_tf")
-COMPILED_ROWS = ("crk_jax", "raw_jax", "crk_tf")
+CRK_ROWS = ("crk_autograd", "crk_jax", "crk_jax_point", "crk_tf")
+COMPILED_ROWS = ("crk_jax", "crk_jax_point", "raw_jax", "crk_tf")
 
 
 # -- the two constitutive relations, once for numpy-like modules and once for TensorFlow ---------
@@ -182,11 +188,13 @@ def build_crk_autograd(case, args):
     return lambda: pm.jacobians(*args, argnums=(case.argnum,))[0][0]
 
 
-def build_crk_jax(case, args):
+def build_crk_jax(case, args, batched=True):
+    """``batched``: the function as written for the batch (the default, as in the seed), or
+    declared per point (``batched=False``: crk vmaps it, like the raw row)."""
     import jax.numpy as jnp
     from crk.cr.jax import JaxPointMap
     pm = JaxPointMap(lambda *a: case.fn(jnp, *a), case.in_shapes, case.out_shape,
-                     name=f"{case.name} jax")
+                     name=f"{case.name} jax", batched=batched)
     return lambda: pm.jacobians(*args, argnums=(case.argnum,))[0][0]
 
 
@@ -214,6 +222,7 @@ def build_crk_tf(case, args):
 
 BUILDERS = {"tiled": build_tiled, "autograd_loop": build_autograd_loop,
             "crk_autograd": build_crk_autograd, "crk_jax": build_crk_jax,
+            "crk_jax_point": lambda case, args: build_crk_jax(case, args, batched=False),
             "raw_jax": build_raw_jax, "crk_tf": build_crk_tf}
 
 
@@ -233,16 +242,16 @@ def worker(task):
         expected = (task["n"],) + case.out_point + case.in_point
         assert jac.shape == expected, (jac.shape, expected)
         del jac
-        times = bu.time_runs(step, task["repeats"])
-        return {"first_s": first, "times_s": times, "median_s": bu.median(times)}
-    # memory: first call (with compilation), then a second one after resetting the peak
+        wall, cpu = bu.time_runs(step, task["repeats"])
+        return {"first_s": first, "times_s": wall, "median_s": bu.median(wall),
+                "cpu_times_s": cpu, "median_cpu_s": bu.median(cpu)}
+    # memory: first call (with compilation), then a second one; each resets the peak first
     jac, first = bu.measure_step(step)
     jac_bytes = int(jac.nbytes)
     del jac
     gc.collect()
-    reset = bu.reset_peak()
-    jac, steady = bu.measure_step(step) if reset else (None, None)
-    return {"first": first, "steady": steady, "jacobian_bytes": jac_bytes, "reset_ok": reset}
+    steady = bu.measure_step(step)[1] if first["reset"] else None
+    return {"first": first, "steady": steady, "jacobian_bytes": jac_bytes}
 
 
 def verify(case, n, rows):
@@ -283,6 +292,8 @@ def run_case(case, n, n_loop, repeats, rows, script):
         factor = n / n_row
         entry = {"points_measured": n_row, "time_factor": factor,
                  "seconds": timing["median_s"] * factor,
+                 "cpu_seconds": timing["median_cpu_s"] * factor,
+                 "cpu_times_s": timing["cpu_times_s"],
                  "first_call_s": timing["first_s"] * factor,
                  "times_s": timing["times_s"], "memory": memory}
         if row in COMPILED_ROWS:
@@ -299,17 +310,23 @@ def run_case(case, n, n_loop, repeats, rows, script):
 
 
 def ratios(case, rows):
+    """name -> (value, target); time ratios as (wall, CPU) pairs."""
     out = {}
 
     def have(*names):
         return all(r in rows for r in names)
+
+    def time_ratio(a, b):
+        return (rows[a]["seconds"] / rows[b]["seconds"],
+                rows[a]["cpu_seconds"] / rows[b]["cpu_seconds"])
     if have("crk_jax", "raw_jax"):
-        out["crk JAX / raw JAX time"] = (rows["crk_jax"]["seconds"] / rows["raw_jax"]["seconds"],
-                                         "<= 1.3")
+        out["crk JAX / raw JAX time"] = (time_ratio("crk_jax", "raw_jax"), "<= 1.3")
+    if have("crk_jax_point", "raw_jax"):
+        out["crk JAX batched=False / raw JAX time"] = (time_ratio("crk_jax_point", "raw_jax"),
+                                                       "(diagnostic)")
     if have("crk_autograd", "tiled"):
-        out["crk Autograd / tiled time"] = (
-            rows["crk_autograd"]["seconds"] / rows["tiled"]["seconds"],
-            "<= 1.0" if case.name == "2d" else "(no target)")
+        out["crk Autograd / tiled time"] = (time_ratio("crk_autograd", "tiled"),
+                                            "<= 1.0" if case.name == "2d" else "(no target)")
         out["tiled / crk Autograd extra memory"] = (
             rows["tiled"]["extra_mb"] / rows["crk_autograd"]["extra_mb"],
             ">= 3" if case.name == "3d" else "(no target)")
@@ -324,21 +341,24 @@ def table(case, results):
     n = results["points"]
     lines = [f"### {case.name}: n = {n:,} points, Jacobian {(n,) + case.out_point + case.in_point}"
              f" = {mb(case.jacobian_bytes(n)):.1f} MB", "",
-             "| row | points run | time (s) | 1st call (s) | compile (s) | peak RSS (MB) "
+             "| row | points run | time (s) | CPU (s) | 1st call (s) | compile (s) | peak RSS (MB) "
              "| Jacobian-step extra (MB) | 1st-call extra (MB) | Jacobian (MB) | extra / Jacobian |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row, e in results["rows"].items():
         pts = f"{e['points_measured']:,}"
         if e["time_factor"] != 1:
             pts += f" (time ×{e['time_factor']:g} extrapolated; memory as run)"
         compile_s = f"{e['compile_s']:.2f}" if "compile_s" in e else "–"
-        lines.append(f"| {ROW_TITLES[row]} | {pts} | {e['seconds']:.3f} | {e['first_call_s']:.3f}"
+        lines.append(f"| {ROW_TITLES[row]} | {pts} | {e['seconds']:.3f} | {e['cpu_seconds']:.3f}"
+                     f" | {e['first_call_s']:.3f}"
                      f" | {compile_s} | {e['peak_rss_mb']:.0f} | {e['extra_mb']:.1f}"
                      f" | {e['first_call_extra_mb']:.1f} | {e['jacobian_mb']:.1f}"
                      f" | {e['extra_over_jacobian']:.2f} |")
     lines += ["", "| ratio | value | target |", "|---|---|---|"]
     for name, (value, target) in results["ratios"].items():
-        lines.append(f"| {name} | {value:.2f} | {target} |")
+        shown = (f"{value[0]:.2f} wall, {value[1]:.2f} CPU" if isinstance(value, (tuple, list))
+                 else f"{value:.2f}")
+        lines.append(f"| {name} | {shown} | {target} |")
     errors = ", ".join(f"{r} {e:.1e}" for r, e in results["verify_rel_errors"].items())
     lines += ["", f"Max relative difference from the autograd loop on 40 points: {errors}."]
     return "\n".join(lines)
@@ -352,7 +372,7 @@ def main():
                         help="points of the per-point autograd loop, 2d case")
     parser.add_argument("--points-loop-3d", type=int, default=500,
                         help="points of the per-point autograd loop, 3d case (~16 ms a point)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--json", metavar="FILE", help="write all figures to FILE")

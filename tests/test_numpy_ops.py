@@ -47,6 +47,8 @@ CASES = [
          replicated_args=(1,)),
     Case("rpow", lambda x: 2.0 ** x, ((6,),)),
     Case("negative", lambda x: -x, ((6,),)),
+    Case("mod", lambda x, y: (x % y) * (x % 0.7), ((9,), (9,))),
+    Case("mod-adjfloat", lambda a, b: (a % b) * (2.5 % b), ((), ()), distributed=False),
     Case("maximum", lambda x, y: np.maximum(x, y), ((9,), (9,))),
     Case("minimum", lambda x, y: np.minimum(x, y), ((9,), (9,))),
     Case("exp", lambda x: np.exp(x), ((6, 2),)),
@@ -111,6 +113,10 @@ def _data(case, seed=0):
     lo, hi = (0.5, 1.5) if case.positive else (-1.0, 1.0)
     if case.name == "where":          # keep clear of the switching surface
         return [np.sign(rng.uniform(-1, 1, s)) * rng.uniform(0.3, 1.0, s) for s in case.shapes]
+    if case.name.startswith("mod"):     # x / y in (2.1, 2.5) and x / 0.7 in (3.1, 3.5): no jumps
+        x = rng.uniform(2.2, 2.4, case.shapes[0])
+        y = rng.uniform(0.95, 1.05, case.shapes[1])
+        return [float(x), float(y)] if case.shapes[0] == () else [x, y]
     if case.name in ("maximum", "minimum", "absolute"):
         a = rng.uniform(lo, hi, case.shapes[0])
         return [a] + [a + np.sign(rng.uniform(-1, 1, s)) * rng.uniform(0.2, 0.5, s)

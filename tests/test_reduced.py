@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import crk
+from conftest import split_range
 
 
 def _problem():
@@ -187,3 +188,68 @@ def test_memory_is_flat_over_optimisation_iterations():
         after50 = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
         assert abs(after50 - after5) < 64 * 1024, (base, after5, after50)
+
+
+def test_a_new_reduced_function_does_not_trust_a_moved_tape():
+    with crk.Tape():
+        x = crk.array([0.1, 0.2, 0.3])
+        J = crk.sum(np.sin(3.0 * x))
+        rf1 = crk.ReducedFunctional(J, crk.Control(x))
+        rf1(np.array([1.0, 1.0, 1.0]))               # moves the tape
+        rf2 = crk.ReducedFunctional(J, crk.Control(x))  # stands for the recorded point
+        np.testing.assert_allclose(rf2.derivative().value, 3 * np.cos(3 * x.value),
+                                   rtol=1e-14)
+
+
+def test_a_failed_evaluation_leaves_no_stale_point():
+    class Fragile(crk.Block):
+        def __init__(self, x):
+            super().__init__()
+            self.add_dependency(x)
+
+        def recompute_component(self, inputs, block_variable, idx, prepared):
+            if np.any(inputs[0] > 10):
+                raise ArithmeticError("solver diverged")
+            return inputs[0]
+
+        def evaluate_adj_component(self, inputs, adj_inputs, block_variable, idx, prepared):
+            return adj_inputs[0]
+
+    with crk.Tape() as tape:
+        x = crk.array([0.5, 1.5])
+        y = crk.array(x.value)
+        block = Fragile(np.exp(x))
+        block.add_output(y)
+        tape.add_block(block)
+        J = crk.sum(np.sin(y))
+        rf = crk.ReducedFunctional(J, crk.Control(x))
+        good = np.array([0.5, 1.5])
+        rf(good)
+        with pytest.raises(ArithmeticError, match="diverged"):
+            rf(np.array([5.0, 5.0]))
+        np.testing.assert_allclose(rf.derivative().value,
+                                   np.cos(np.exp(good)) * np.exp(good), rtol=1e-14)
+
+
+def test_other_functions_controls_stay_at_their_recorded_values():
+    with crk.Tape():
+        x, y = crk.AdjFloat(1.0), crk.AdjFloat(2.0)
+        J = x * y * y
+        rf_x = crk.ReducedFunctional(J, crk.Control(x))
+        rf_y = crk.ReducedFunctional(J, crk.Control(y))
+        assert float(rf_y.derivative()) == pytest.approx(4.0)
+        rf_x(5.0)
+        assert float(rf_y.derivative()) == pytest.approx(4.0)     # x is 1 for rf_y
+        crk.Control(y).update(3.0)                                 # changed by hand
+        assert float(rf_y.derivative()) == pytest.approx(4.0)     # back at its point y = 2
+
+
+@pytest.mark.mpi
+def test_jac_matrix_of_a_distributed_matrix_control_has_the_global_shape(comm):
+    with crk.Tape():
+        rows = np.arange(4 * 3, dtype=float).reshape(4, 3)
+        X = crk.array(rows[split_range(4, comm)], comm=comm, distributed=True)
+        rf = crk.ReducedFunction(crk.sum(X * X), crk.Control(X))
+        J = rf.jac_matrix()[0][0]
+        assert J.shape == (4, 3)
+        np.testing.assert_allclose(J, 2 * rows)

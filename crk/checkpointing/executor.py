@@ -47,16 +47,19 @@ class CheckpointExecutor(Executor):
                      if i >= hi]
         # Blocks to rerun in each step: everything upstream of the outputs, because the loop's
         # values were dropped whether or not they depend on the controls.
+        # Controls are inputs: the blocks that made them are never rerun, their values never
+        # dropped.
+        self.protected = controls = set(plan.control_bvs)
         needed = set(plan.output_bvs)
         for i in range(len(tape_blocks) - 1, hi - 1, -1):
             b = tape_blocks[i]
-            if not needed.isdisjoint(b._outputs):
+            if not needed.isdisjoint(b._outputs) and controls.isdisjoint(b._outputs):
                 needed.update(b._dependencies)
         forward = [[] for _ in range(n)]
         for k in range(n - 1, -1, -1):
             for i in range(starts[k + 1] - 1, starts[k] - 1, -1):
                 b = tape_blocks[i]
-                if not needed.isdisjoint(b._outputs):
+                if not needed.isdisjoint(b._outputs) and controls.isdisjoint(b._outputs):
                     needed.update(b._dependencies)
                     forward[k].append(b)
             forward[k].reverse()
@@ -127,12 +130,18 @@ class CheckpointExecutor(Executor):
         self._drop_cycle()
 
     # -- forward --------------------------------------------------------------------------------
+    def _release(self, variables):
+        self.timeline.release([bv for bv in variables if bv not in self.protected])
+
     def _drop_cycle(self):
         tl = self.timeline
         tl.storage.clear()
-        tl.release(set(tl.live))
+        self._release(list(tl.live))
         tl.retained.clear()
         tl.cycle = None
+        for blocks in self.forward:
+            for block in blocks:
+                block.release()
 
     def _forward(self, tangents, store):
         tl = self.timeline
@@ -141,8 +150,13 @@ class CheckpointExecutor(Executor):
         tl.cycle = cycle if store else None
         recomputed = [b for _, b in self.pre] + [b for bs in self.forward for b in bs] + \
             [b for _, b in self.post]
-        for block in self.plan.missing_inputs(recomputed):
-            block.recompute()           # values dropped before or after the loop
+        # Values dropped before or after the loop: producers before the loop run first, those
+        # after it once the loop has run (they may read loop values).
+        extra = self.plan.missing_inputs(recomputed)
+        loop_end = tl.loop_end
+        for i, block in extra:
+            if i < loop_end:
+                block.recompute()
         for _, block in self.pre:
             self._run_block(block, tangents)
         if store:
@@ -155,6 +169,9 @@ class CheckpointExecutor(Executor):
         else:
             for k in range(self.n_steps):
                 self._run_step(k, tangents, keep_adj_deps=False)
+        for i, block in extra:
+            if i >= loop_end:
+                block.recompute()
         for _, block in self.post:
             self._run_block(block, tangents)
         if store:
@@ -174,7 +191,10 @@ class CheckpointExecutor(Executor):
             tl.live.update(block._outputs)
         if keep_adj_deps:
             tl.retained.update(self.adj_deps[k])
-        tl.release([bv for bv in self.frees_after[k] if bv not in tl.retained])
+        else:
+            for block in self.forward[k]:
+                block.release()
+        self._release([bv for bv in self.frees_after[k] if bv not in tl.retained])
         tl.forward_steps += 1
 
     # -- reverse --------------------------------------------------------------------------------
@@ -187,21 +207,16 @@ class CheckpointExecutor(Executor):
             raise RuntimeError("crk checkpointing: internal error: second-order reverse needs "
                                "a forward run with tangents")
         for k, block in reversed(self.post):
-            self._adjoint_block(block, self.plan.dep_masks.get(k), hessian)
+            self._reverse_block(block, self.plan.dep_masks.get(k), hessian)
         self._hessian = hessian
         for action in cycle.actions:
             if type(action).__name__ == "EndReverse":
                 break
             self._act(action, cycle)
         for k, block in reversed(self.pre):
-            self._adjoint_block(block, self.plan.dep_masks.get(k), hessian)
+            self._reverse_block(block, self.plan.dep_masks.get(k), hessian)
         cycle.reversed = True
         self._drop_cycle()
-
-    def _adjoint_block(self, block, mask, hessian):
-        block.evaluate_adj(mask, hessian)
-        for out in block._outputs:
-            out.adj_value = out.hessian_value = None
 
     # -- actions (dispatched on type) -----------------------------------------------------------
     @functools.singledispatchmethod
@@ -235,13 +250,13 @@ class CheckpointExecutor(Executor):
         hessian = self._hessian
         for k in range(min(action.n1, self.n_steps) - 1, action.n0 - 1, -1):
             for block, mask in reversed(self.adjoint_blocks[k]):
-                block.evaluate_adj(mask, hessian)
-                for out in block._outputs:
-                    out.adj_value = out.hessian_value = None
+                self._reverse_block(block, mask, hessian)
             if action.clear_adj_deps:
                 deps = self.adj_deps[k]
                 tl.retained.difference_update(deps)
-                tl.release([bv for bv in deps if bv in self.produced])
+                self._release([bv for bv in deps if bv in self.produced])
+                for block in self.forward[k]:
+                    block.release()
 
     @_act.register(Copy)
     @_act.register(Move)
@@ -259,7 +274,7 @@ class CheckpointExecutor(Executor):
             tl.storage.delete(action.n, source)
             return
         # To working memory: drop stale values, then set the snapshot's.
-        tl.release([bv for bv in tl.live if bv not in tl.retained])
+        self._release([bv for bv in tl.live if bv not in tl.retained])
         entries = tl.storage.read(action.n, source) if tl.storage.has(action.n, source) else {}
         for bv, (value, tangent) in entries.items():
             bv.checkpoint = value

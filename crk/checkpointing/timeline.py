@@ -165,6 +165,9 @@ class Timeline:
         self.forward_steps += 1
         if self.checkpointing:
             self.release(self.live - self.retained)
+            if not self._action.write_adj_deps:
+                for block in self.tape.get_blocks()[self.step_starts[k]:]:
+                    block.release()
 
     def _end_loop(self, k):
         self.loop_end = len(self.tape)
@@ -173,8 +176,12 @@ class Timeline:
         self._open = []
         if not self.checkpointing:
             return
+        if k == 0:                    # an empty loop: nothing to checkpoint
+            self.checkpointing = False
+            self.cycle = None
+            return
         cycle = self.cycle
-        if self.schedule.n_steps is None and k > 0:
+        if self.schedule.n_steps is None:
             cycle.schedule.finalize(k)
         if k == self.expected_steps or self.schedule.n_steps is None:
             for action in cycle.actions:

@@ -73,8 +73,9 @@ def _mark_agreed(error):
 def sum_over_ranks(value, comm):
     """Sum ``value`` (a float or numpy array, same shape on all ranks) over ``comm``. Collective.
 
-    The result is bit-for-bit identical on every rank and summed in rank order, so it does not
-    depend on MPI's reduction algorithm. Returns a float for a float input, else an ndarray.
+    The result is bit-for-bit identical on every rank: small values are gathered and summed in
+    rank order; larger arrays are reduced on rank 0 and broadcast. Returns a float for a float
+    input, else an ndarray.
     """
     if comm is None or comm.size == 1:
         return value

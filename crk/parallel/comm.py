@@ -4,6 +4,7 @@ Nothing here runs at import: mpi4py (which initialises MPI) is imported inside t
 """
 
 _private_keyval = None
+_privates = []      # crk's private communicators: one per distinct ordered group of ranks
 
 
 def resolve_comm(comm=None):
@@ -17,21 +18,25 @@ def resolve_comm(comm=None):
 def private_comm(comm):
     """crk's private duplicate of ``comm``, used for every message crk sends itself.
 
-    Collective on first use for a given communicator (all ranks of ``comm`` must call it at the
-    same point; crk only calls it inside collective operations). The duplicate is cached as an
-    MPI attribute of ``comm``, so it is freed together with ``comm`` and user messages on ``comm``
-    never match crk's.
+    Congruent communicators (same ranks, same order, e.g. ``comm`` and ``comm.Dup()``) share
+    one private communicator, so a failure agreed over one matches a collective over the other.
+    Collective when a new one must be made (all ranks of ``comm`` call it at the same point;
+    crk only calls it inside collective operations); cached on ``comm`` as an MPI attribute.
+    The private communicators live until MPI is finalised.
     """
     global _private_keyval
     from mpi4py import MPI
     if _private_keyval is None:
-        def _free(_comm, _keyval, dup):
-            if dup != MPI.COMM_NULL and not MPI.Is_finalized():
-                dup.Free()
-        _private_keyval = MPI.Comm.Create_keyval(delete_fn=_free)
+        _private_keyval = MPI.Comm.Create_keyval()
     dup = comm.Get_attr(_private_keyval)
     if dup is None:
-        dup = comm.Dup()
+        for candidate in _privates:       # the same decision on every rank: same history
+            if MPI.Comm.Compare(comm, candidate) in (MPI.IDENT, MPI.CONGRUENT):
+                dup = candidate
+                break
+        else:
+            dup = comm.Dup()
+            _privates.append(dup)
         comm.Set_attr(_private_keyval, dup)
     return dup
 

@@ -273,3 +273,106 @@ def test_store_all_tapes_may_mark_several_loops():
             u = u + a
         rf = crk.ReducedFunctional(u, crk.Control(a))
     assert float(rf.derivative()) == pytest.approx(4.0 + 2.0)
+
+
+@pytest.mark.parametrize("schedule", [Revolve(5, 1), Multistage(5, 1, 1), None])
+def test_controls_made_inside_the_loop_and_outputs_from_its_middle(schedule):
+    """A control produced inside a checkpointed loop is an input (never recomputed nor
+    dropped); an output taken from the middle of the loop keeps its shape for every call."""
+    def build(sch):
+        tape = crk.Tape(checkpointing=sch)
+        with tape:
+            x = crk.array([0.3, 0.5, 0.7])
+            u, mid, f = x * 1.0, None, None
+            for k in tape.timesteps(5):
+                if k == 1:
+                    f = crk.array([0.1, 0.2, 0.3]) * 2.0     # a forcing made in the loop
+                if f is not None:
+                    u = u + 0.1 * f * u
+                u = np.sin(u * x) + 0.2 * u
+                if k == 2:
+                    mid = u
+            rf = crk.ReducedFunction([mid, crk.sum(u * u)], [crk.Control(x), crk.Control(f)])
+        return rf
+
+    ref, rf = build(None), build(schedule)
+    w, h = [np.array([1.0, -2.0, 0.5]), 0.7], [np.array([0.2, 0.1, -0.3]), np.ones(3)]
+    for method, args in (("adj_jac_action", (w,)), ("jac_action", (h,)),
+                         ("hess_action", (h, w)), ("__call__", ([x * 0.9 for x in
+                                                                  (np.array([0.3, 0.5, 0.7]),
+                                                                   np.array([0.2, 0.4, 0.6]))],)),
+                         ("adj_jac_action", (w,))):
+        a = getattr(rf, method)(*args)
+        b = getattr(ref, method)(*args)
+        for p, q in zip(a, b):
+            np.testing.assert_allclose(np.asarray(p._ad_create_checkpoint()),
+                                       np.asarray(q._ad_create_checkpoint()), rtol=1e-13)
+    assert crk.check_duality(rf, h) < 1e-12
+
+
+def test_a_value_dropped_after_the_loop_is_recomputed_after_the_loop():
+    tape = crk.Tape(checkpointing=Revolve(4, 1))
+    with tape:
+        x = crk.array([0.2, 0.4])
+        u = x
+        for _ in tape.timesteps(4):
+            u = np.sin(u) + x
+        v = u + 1.0                       # no rule reads v: dropped once its object is gone
+        J = crk.sum(np.exp(v * 0.5))
+        del v
+        rf = crk.ReducedFunctional(J, crk.Control(x))
+    first = rf.derivative().value
+    np.testing.assert_array_equal(rf.derivative().value, first)
+
+
+def test_empty_online_loop_and_clear_keeps_the_schedule():
+    tape = crk.Tape(checkpointing=Online(period=2, snapshots=1))
+    with tape:
+        x = crk.AdjFloat(2.0)
+        u = x * 1.0
+        for _ in tape.timesteps(0):
+            u = u * x
+        rf = crk.ReducedFunctional(u * u, crk.Control(x))
+    assert float(rf.derivative()) == pytest.approx(4.0)
+    tape = crk.Tape(checkpointing=Revolve(5, 1))
+    tape.clear_tape()
+    assert tape.timeline.checkpointing and tape.timeline.schedule.n_steps == 5
+
+
+def test_checkpointed_blocks_release_their_linearisations():
+    from crk.function_block import DifferentiableFunction, record_call
+    holding = []
+
+    class Cached(DifferentiableFunction):
+        name = "cached"
+
+        def __init__(self):
+            self.cache = None
+
+        def evaluate(self, args):
+            self.cache = np.cos(args[0])          # a linearisation kept for the adjoint
+            holding.append(self)
+            return (np.sin(args[0]),)
+
+        def vjp(self, args, cot, argnums):
+            return (np.cos(args[0]) * cot[0],)
+
+        def jvp(self, args, tangents):
+            return (np.cos(args[0]) * tangents[0],)
+
+        def hvp(self, args, tangents, cot, argnums):
+            return (-np.sin(args[0]) * tangents[0] * cot[0],)
+
+        def release(self):
+            self.cache = None
+
+    tape = crk.Tape(checkpointing=Revolve(20, 2))
+    with tape:
+        x = crk.array([0.1, 0.2])
+        u = x
+        for _ in tape.timesteps(20):
+            (u,) = record_call(Cached(), (u,))
+        rf = crk.ReducedFunctional(crk.sum(u), crk.Control(x))
+    assert sum(f.cache is not None for f in set(holding)) <= 1     # only the retained step
+    rf.derivative()
+    assert sum(f.cache is not None for f in set(holding)) == 0

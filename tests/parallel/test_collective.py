@@ -93,3 +93,89 @@ def test_collective_section_surfaces_user_errors(comm):
             with collective_section(comm, where="user setup"):
                 crk.sum(x)          # a crk collective the failing rank never reaches
     assert float(crk.sum(x)) == pytest.approx(3.0 * comm.size)
+
+
+class LocalZero(crk.Block):
+    """Scales a distributed array by a replicated a; returns None (zero) for the adjoint of a
+    on ranks without points — allowed, and must not leave the others waiting."""
+
+    def __init__(self, x, a):
+        super().__init__()
+        self.add_dependency(x)
+        self.add_dependency(a)
+
+    def recompute_component(self, inputs, block_variable, idx, prepared):
+        return inputs[0] * inputs[1]
+
+    def evaluate_tlm_component(self, inputs, tlm_inputs, block_variable, idx, prepared):
+        dx, da = tlm_inputs
+        out = None if dx is None else dx * inputs[1]
+        if da is not None and len(inputs[0]):
+            out = (0 if out is None else out) + da * inputs[0]
+        return out
+
+    def evaluate_adj_component(self, inputs, adj_inputs, block_variable, idx, prepared):
+        if idx == 0:
+            return adj_inputs[0] * inputs[1]
+        return float(np.vdot(adj_inputs[0], inputs[0])) if len(inputs[0]) else None
+
+
+@pytest.mark.mpi
+def test_zero_contributions_on_some_ranks_do_not_hang(comm):
+    full = np.arange(1.0, 6.0)
+    holders = max(comm.size - 1, 1)    # the last rank has no points when size > 1
+    pieces = np.array_split(full, holders) + [np.zeros(0)]
+    with crk.Tape():
+        x = crk.array(pieces[comm.rank], comm=comm, distributed=True)
+        a = crk.AdjFloat(2.0)
+        y = crk.array(x.value * 2.0, comm=comm, distributed=True)
+        block = LocalZero(x, a)
+        block.add_output(y)
+        crk.get_working_tape().add_block(block)
+        rf = crk.ReducedFunctional(crk.sum(y * y), crk.Control(a))
+        assert float(rf.derivative()) == pytest.approx(2 * 2.0 * np.sum(full ** 2))
+        assert rf.tlm(1.0) == pytest.approx(2 * 2.0 * np.sum(full ** 2))
+
+
+@pytest.mark.mpi
+def test_values_on_a_duplicate_communicator_agree_with_the_tape(comm):
+    dup = comm.Dup()
+    with crk.Tape():
+        x = crk.array(np.ones(2), comm=dup, distributed=True)
+        y = _faulty(x)
+        J = crk.sum(y * y)
+        rf = crk.ReducedFunctional(J, crk.Control(x))
+        FaultyBlock.fail_rank, FaultyBlock.fail_in = 0, "recompute"
+        try:
+            with pytest.raises((RuntimeError, CollectiveError), match="injected"):
+                rf(np.ones(2))
+        finally:
+            FaultyBlock.fail_rank = FaultyBlock.fail_in = None
+        assert float(rf(np.ones(2))) == pytest.approx(2.0 * comm.size)
+    dup.Free()
+
+
+@pytest.mark.mpi
+def test_bad_argument_on_one_rank_raises_everywhere(comm):
+    with crk.Tape():
+        x = crk.array(np.ones(2), comm=comm, distributed=True)
+        rf = crk.ReducedFunctional(crk.sum(x * x), crk.Control(x))
+        bad = np.ones(3) if comm.rank == 0 else np.ones(2)
+        with pytest.raises((ValueError, CollectiveError), match=r"expected shape \(2,\)"):
+            rf(bad)
+        assert float(rf(np.ones(2))) == pytest.approx(2.0 * comm.size)
+
+
+@pytest.mark.mpi
+def test_ranks_that_recorded_different_tapes_are_told(comm):
+    with crk.Tape():
+        x = crk.array(np.ones(2), comm=comm, distributed=True)
+        y = x * 2.0
+        if comm.rank == 0:
+            y = y + 1.0                 # a rank-dependent branch around a recorded operation
+        J = crk.sum(y)
+        if comm.size == 1:
+            crk.ReducedFunctional(J, crk.Control(x))
+            return
+        with pytest.raises(RuntimeError, match="ranks recorded different tapes"):
+            crk.ReducedFunctional(J, crk.Control(x))
