@@ -224,33 +224,37 @@ class AutogradPointMap(PointMap):
         return self._forward_ok[key]
 
     # -- batched per-point Jacobians -----------------------------------------------------------
-    def jacobians(self, *args, argnums=None, mode=None):
+    def jacobians(self, *args, argnums=None, mode=None, chunk_size=None):
         """Per-point Jacobians ``J[o][k]`` of output o with respect to argument ``argnums[k]``.
 
         Shape ``(n, *out_point_shape, *in_point_shape)`` for a pointwise argument and
-        ``(n, *out_point_shape, *param_shape)`` for a parameter. All points at once: one
+        ``(n, *out_point_shape, *param_shape)`` for a parameter. Batched over points: one
         forward pass per input component or one reverse pass per output component, each
-        vectorised over the points. ``mode``: None picks the one with fewer passes (reverse
-        also when autograd lacks a forward rule), "forward" or "reverse" force it for the
-        pointwise arguments; parameters always go forward. Needs pointwise outputs and the
-        point-map property (module docstring). Not collective; records nothing.
+        vectorised over a chunk of ``chunk_size`` points (default
+        :data:`~crk.cr.point_map.JACOBIAN_CHUNK`), so the extra memory is the Jacobian plus one
+        chunk's trace. ``mode``: None picks the one with fewer passes (reverse on a tie, as a
+        traced forward pass is shared by all reverse passes, and also when autograd lacks a
+        forward rule), "forward" or "reverse" force it for the pointwise arguments; parameters
+        always go forward. Needs pointwise outputs and the point-map property (module
+        docstring). Not collective; records nothing.
         """
         plan = self._jacobian_plan(args, argnums, mode)
-        n, argnums, pointwise = plan.n, plan.argnums, plan.pointwise
+        argnums, pointwise = plan.argnums, plan.pointwise
         args = self._plain_args(args)
-        # (n, out, in) blocks, filled a column (forward) or a row (reverse) at a time.
-        flat = [[np.zeros((n, m, k)) for k in plan.in_sizes] for m in plan.out_sizes]
+        # (forward_mode_available probes with one point: a full-size probe would cost a pass)
         reverse = bool(pointwise) and (mode == "reverse" or mode is None and (
-            sum(plan.out_sizes) < plan.forward_passes or
-            not self.forward_mode_available(args, tuple(argnums[k] for k in pointwise))))
+            sum(plan.out_sizes) <= plan.forward_passes or not self.forward_mode_available(
+                tuple(a[:1] if pw else a for a, pw in zip(args, self.pointwise)),
+                tuple(argnums[k] for k in pointwise))))
         forward = [k for k in range(len(argnums)) if not (reverse and k in pointwise)]
-        for k in forward:
-            self._jacobian_columns(args, argnums[k], [row[k] for row in flat])
-        if reverse:
-            self._jacobian_rows(args, tuple(argnums[k] for k in pointwise),
-                                [[row[k] for k in pointwise] for row in flat])
-        return [[block.reshape((n,) + self.out_point_shapes[o] + self.in_point_shapes[a])
-                 for block, a in zip(row, argnums)] for o, row in enumerate(flat)]
+
+        def fill(chunk, blocks):      # blocks[o][k]: (chunk, out, in), filled in place
+            for k in forward:
+                self._jacobian_columns(chunk, argnums[k], [row[k] for row in blocks])
+            if reverse:
+                self._jacobian_rows(chunk, tuple(argnums[k] for k in pointwise),
+                                    [[row[k] for k in pointwise] for row in blocks])
+        return self._chunked_jacobians(args, plan, fill, chunk_size)
 
     def _jacobian_columns(self, args, a, blocks):
         """Fill column j of every point's Jacobian w.r.t. argument a, one jvp per j."""

@@ -5,8 +5,9 @@ shape (n,), ``g`` of shape (n, 2), a scalar parameter ``p``) into a :class:`JaxP
 (``bare=True``: a plain function, the map as its ``point_map`` attribute). Calling it with crk
 values records one block; its derivatives are JAX
 transforms of the function; :meth:`JaxPointMap.jacobians` gives the per-point Jacobians of shape
-(n, *out, *in) for all points at once by ``vmap`` of ``jacfwd`` (fewer inputs than outputs) or
-``jacrev`` (otherwise), with memory O(n × in × out).
+(n, *out, *in) for all points at once by pushing unit tangents (fewer inputs than outputs) or
+cotangents (otherwise) through the batched function, a chunk of points at a time, with memory
+O(n × in × out).
 
 Programs are compiled once per padded shape and shared by every call and block of the map
 (``trace_counts`` counts the traces). The point axis of every compiled call is padded to a
@@ -115,12 +116,6 @@ class JaxPointMap(PointMap):
         in_axes = tuple(0 if pw else None for pw in self.pointwise)
         return self._as_tuple(_jax().vmap(self.fn, in_axes=in_axes)(*args))
 
-    def _point_fn(self, *args):
-        if not self.batched:
-            return self._as_tuple(self.fn(*args))
-        batch = tuple(a[None] if pw else a for a, pw in zip(args, self.pointwise))
-        return tuple(o[0] for o in self._as_tuple(self.fn(*batch)))
-
     # -- calls on plain values ---------------------------------------------------------------
     def _bucket(self, n):
         return bucket_size(n) if self.jit else n
@@ -180,38 +175,92 @@ class JaxPointMap(PointMap):
         outs = record_call(call, args, distributed_outputs=bool(distributed))
         return outs[0] if self.single_output else outs
 
-    def jacobians(self, *args, argnums=None):
+    def jacobians(self, *args, argnums=None, mode=None, chunk_size=None):
         """Per-point Jacobians ``J[o][k]``, shape (n, *out_point_shape, *in_shape).
 
-        Batched over all points by ``vmap`` of ``jacfwd`` or ``jacrev`` (whichever pushes fewer
-        basis vectors), compiled once per padded shape. Not recorded; not collective.
+        Pushes basis vectors through the batched function, using the point-map property (the
+        outputs at a point depend only on that point's inputs): a tangent e_j at every point
+        gives column j of every point's Jacobian (forward), a cotangent e_i at every point row i
+        (reverse, pointwise arguments only: a parameter's row would be summed over points).
+        All basis vectors of a pass go at once (``vmap`` of ``jvp``/``vjp``), the primal is
+        computed once. ``mode``: None picks forward or reverse for the pointwise arguments by
+        the number of basis vectors (forward on a tie), "forward"/"reverse" force it;
+        parameters always go forward. A chunk of ``chunk_size`` points per compiled call
+        (default :data:`~crk.cr.point_map.JACOBIAN_CHUNK`), so the extra memory is the
+        Jacobian plus one chunk's temporaries; at most two compiled shapes per ``argnums``
+        (full chunks and the last one). Not recorded; not collective.
         """
-        self.check_args(args)
-        argnums = tuple(range(self.n_inputs)) if argnums is None else tuple(argnums)
+        plan = self._jacobian_plan(args, argnums, mode)
         args = tuple(plain_float64(a) for a in args)
-        n = self._points(args)
-        in_shapes = [self.in_point_shapes[k] for k in argnums]
-        if n == 0:
-            return [[np.zeros((0,) + o + i) for i in in_shapes] for o in self.out_point_shapes]
+        reverse = bool(plan.pointwise) and (
+            mode == "reverse" or (mode is None and sum(plan.out_sizes) < plan.forward_passes))
         jax = _jax()
-        in_size = sum(int(np.prod(s)) for s in in_shapes)
-        out_size = sum(int(np.prod(s)) for s in self.out_point_shapes)
-        in_axes = tuple(0 if pw else None for pw in self.pointwise)
-
-        def make():
-            transform = jax.jacfwd if in_size <= out_size else jax.jacrev
-            per_point = transform(self._point_fn, argnums=argnums)
-            return lambda xs: jax.vmap(per_point, in_axes=in_axes)(*xs)
-        program = self.kernels._program("jacobians", argnums, make)
-        bucket = self._bucket(n)
+        program = self.kernels._program("jacobians", (plan.argnums, reverse),
+                                        lambda: self._jacobian_program(plan, reverse))
         if self._device is None and self.backend is not None:
             self._device = resolve_device(self.backend)
-        with float64():
-            xs = tuple(jax.device_put(pad_points(a, bucket) if pw else a, self._device)
-                       for a, pw in zip(args, self.pointwise))
-            jac = program(xs)
-        return [[np.asarray(jac[o][k])[:n] for k in range(len(argnums))]
-                for o in range(self.n_outputs)]
+
+        def fill(chunk, blocks):
+            c = self._points(chunk)
+            bucket = self._bucket(c)
+            with float64():
+                xs = tuple(jax.device_put(pad_points(a, bucket) if pw else a, self._device)
+                           for a, pw in zip(chunk, self.pointwise))
+                jac = program(xs)
+            for row, jac_row in zip(blocks, jac):
+                for block, j in zip(row, jac_row):
+                    block[...] = np.asarray(j)[:c]
+        return self._chunked_jacobians(args, plan, fill, chunk_size)
+
+    def _jacobian_program(self, plan, reverse):
+        """The traced body of :meth:`jacobians` on padded arrays ``xs``: blocks[o][k] of shape
+        (points, out_sizes[o], in_sizes[k])."""
+        jax = _jax()
+        jnp = jax.numpy
+        argnums, in_sizes, out_sizes = plan.argnums, plan.in_sizes, plan.out_sizes
+        backward = plan.pointwise if reverse else ()
+        offsets = np.cumsum((0,) + out_sizes)
+
+        def with_args(xs, positions):
+            def f(*values):
+                full = list(xs)
+                for a, v in zip(positions, values):
+                    full[a] = v
+                return self._batched_fn(tuple(full))
+            return f
+
+        def program(xs):
+            c = next(x for x, pw in zip(xs, self.pointwise) if pw).shape[0]
+            blocks = {}
+            for k, a in enumerate(argnums):
+                if k in backward:
+                    continue
+                shape = self.in_point_shapes[a]
+                eye = jnp.eye(in_sizes[k], dtype=jnp.float64)
+                # basis[j] = e_j at every point (pointwise) or e_j (parameter)
+                basis = jnp.broadcast_to(eye.reshape((in_sizes[k], 1) + shape),
+                                         (in_sizes[k], c) + shape) if self.pointwise[a] \
+                    else eye.reshape((in_sizes[k],) + shape)
+                f = with_args(xs, (a,))
+                columns = jax.vmap(lambda t: jax.jvp(f, (xs[a],), (t,))[1])(basis)
+                for o, col in enumerate(columns):     # (in, c, *out) -> (c, out, in)
+                    blocks[o, k] = jnp.moveaxis(col.reshape(in_sizes[k], c, out_sizes[o]), 0, -1)
+            if backward:
+                positions = tuple(argnums[k] for k in backward)
+                _, pullback = jax.vjp(with_args(xs, positions), *(xs[a] for a in positions))
+                eye = jnp.eye(int(offsets[-1]), dtype=jnp.float64)
+                # cotangent i (over all outputs' components): e_i at every point
+                cots = tuple(jnp.broadcast_to(eye[:, None, offsets[o]:offsets[o + 1]],
+                                              (eye.shape[0], c, out_sizes[o])).reshape(
+                                                  (eye.shape[0], c) + s)
+                             for o, s in enumerate(self.out_point_shapes))
+                rows = jax.vmap(pullback)(cots)
+                for k, r in zip(backward, rows):      # (out_total, c, *in) -> (c, out, in)
+                    r = jnp.moveaxis(r.reshape(eye.shape[0], c, in_sizes[k]), 0, 1)
+                    for o in range(len(out_sizes)):
+                        blocks[o, k] = r[:, offsets[o]:offsets[o + 1], :]
+            return [[blocks[o, k] for k in range(len(argnums))] for o in range(len(out_sizes))]
+        return program
 
 
 def point_map(in_shapes, out_shape, bare=False, pointwise=None, name=None, **options):

@@ -35,6 +35,12 @@ def plain_float64(value):
 JacobianPlan = collections.namedtuple(
     "JacobianPlan", "n argnums out_sizes in_sizes pointwise forward_passes")
 
+#: Points per pass in ``jacobians``: the Jacobian is filled a chunk of points at a time, so a
+#: pass's temporaries (the traced forward pass, tangents, cotangents) stay small next to the
+#: Jacobian itself (measured in scripts/bench_pointwise.py), while a chunk is still large enough
+#: that the per-pass overhead (tracing or dispatch, tens of microseconds) is negligible.
+JACOBIAN_CHUNK = 1 << 15
+
 
 class PointMap(DifferentiableFunction):
     """Base class of point maps. See the module docstring for shapes.
@@ -42,6 +48,9 @@ class PointMap(DifferentiableFunction):
     ``in_shapes``: one shape per argument; ``out_shapes``: one shape (single output) or a tuple
     of shapes (several outputs). ``arg_names`` name the arguments in error messages.
     """
+
+    #: Default points per pass of :meth:`jacobians` (see :data:`JACOBIAN_CHUNK`).
+    jacobian_chunk = JACOBIAN_CHUNK
 
     def __init__(self, in_shapes, out_shapes, name="point map", arg_names=None):
         self.name = name
@@ -152,6 +161,32 @@ class PointMap(DifferentiableFunction):
         return JacobianPlan(n, argnums, out_sizes, in_sizes, pointwise,
                             sum(in_sizes[k] for k in pointwise))
 
+    def _chunked_jacobians(self, args, plan, fill, chunk_size=None):
+        """Allocate the Jacobian blocks once and let ``fill`` compute them a chunk of points at
+        a time, so the extra memory is the Jacobian plus one chunk's temporaries.
+
+        ``args``: plain arrays. ``fill(chunk_args, blocks)`` writes, for the points of
+        ``chunk_args`` (pointwise arguments sliced, parameters whole), ``blocks[o][k]`` of shape
+        (chunk, out_size[o], in_size[k]) (views into the result). ``chunk_size``: points per
+        chunk (default the class's ``jacobian_chunk``). Returns ``J[o][k]`` shaped
+        (n, *out_point_shape, *in_shape).
+        """
+        if chunk_size is None:
+            chunk_size = self.jacobian_chunk
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
+                or chunk_size < 1:
+            raise ValueError(f"{self.name}.jacobians: argument 'chunk_size' must be a positive "
+                             f"integer (points per pass), got {chunk_size!r}")
+        n = plan.n
+        args = tuple(np.asarray(a) if pw else a for a, pw in zip(args, self.pointwise))
+        blocks = [[np.empty((n, m, k)) for k in plan.in_sizes] for m in plan.out_sizes]
+        for start in range(0, n, int(chunk_size)):
+            stop = min(n, start + int(chunk_size))
+            chunk = tuple(a[start:stop] if pw else a for a, pw in zip(args, self.pointwise))
+            fill(chunk, [[b[start:stop] for b in row] for row in blocks])
+        return [[b.reshape((n,) + self.out_point_shapes[o] + self.in_point_shapes[a])
+                 for b, a in zip(row, plan.argnums)] for o, row in enumerate(blocks)]
+
     # -- public use --------------------------------------------------------------------------
     def __call__(self, *args):
         """Evaluate; records one block when any argument is a recorded crk value."""
@@ -162,10 +197,11 @@ class PointMap(DifferentiableFunction):
         outs = record_call(self, args, distributed_outputs=pointwise_distributed)
         return outs[0] if self.single_output else outs
 
-    def jacobians(self, *args, argnums=None):
+    def jacobians(self, *args, argnums=None, mode=None, chunk_size=None):
         """Per-point Jacobians ``J[o][k]`` of output o with respect to argument argnums[k].
 
-        Shape ``(n, *out_point_shape, *in_shape)``; computed for all points at once.
+        Shape ``(n, *out_point_shape, *in_shape)``; computed for all points at once (a chunk of
+        ``chunk_size`` points per pass). ``mode``: None, "forward" or "reverse".
         """
         raise NotImplementedError
 
@@ -252,11 +288,12 @@ class ComposedPointMap(PointMap):
         return tuple(a if b is None else (b if a is None else a + b)
                      for a, b in zip(first, second))
 
-    def jacobians(self, *args, argnums=None):
+    def jacobians(self, *args, argnums=None, mode=None, chunk_size=None):
+        """The chain rule on the two maps' Jacobians (``mode``, ``chunk_size``: passed to both)."""
         argnums = tuple(range(self.n_inputs)) if argnums is None else tuple(argnums)
         mid = tuple(self.inner.evaluate(tuple(args)))
-        j_outer = self.outer.jacobians(*mid)
-        j_inner = self.inner.jacobians(*args, argnums=argnums)
+        j_outer = self.outer.jacobians(*mid, mode=mode, chunk_size=chunk_size)
+        j_inner = self.inner.jacobians(*args, argnums=argnums, mode=mode, chunk_size=chunk_size)
         result = []
         for o in range(self.n_outputs):
             row = []

@@ -46,6 +46,12 @@ class TFPointMap(PointMap):
     any reduction over ranks).
     """
 
+    #: A TF graph keeps every pass's temporaries of a ``jacobians`` call alive at once, so its
+    #: chunks are smaller than the other backends' (3D stress on 2·10^5 points: extra memory
+    #: 2.2-2.7x the Jacobian with 2^15 points per chunk, 1.5x with 2^14, 1.2x with 2^13; but
+    #: 2^13 is 1.5x slower in 2D, where each call does little work).
+    jacobian_chunk = 1 << 14
+
     def __init__(self, fn, in_shapes, out_shapes, pointwise=None, name=None, dtype="float64"):
         name = name or getattr(fn, "__name__", "tensorflow point map")
         in_shapes = apply_pointwise(in_shapes, pointwise, name)
@@ -95,32 +101,34 @@ class TFPointMap(PointMap):
         return self.function.hvp(self._plain(args), tangents, cotangents, tuple(argnums))
 
     # -- batched per-point Jacobians -----------------------------------------------------------
-    def jacobians(self, *args, argnums=None, mode=None):
+    def jacobians(self, *args, argnums=None, mode=None, chunk_size=None):
         """Per-point Jacobians ``J[o][k]`` of output o with respect to argument ``argnums[k]``.
 
         Shape ``(n, *out_point_shape, *in_point_shape)`` for a pointwise argument and
         ``(n, *out_point_shape, *param_shape)`` for a parameter, float64. ``mode``: None picks
         forward (one pass per input component) or reverse (``batch_jacobian``, vectorised over
-        output components) for the pointwise arguments, whichever needs fewer passes;
-        "forward"/"reverse" force it. Parameters always go forward. Needs pointwise outputs and
-        the point-map property (module docstring). Not collective; records nothing.
+        output components) for the pointwise arguments, whichever needs fewer passes (reverse
+        on a tie: it shares one forward pass, 1.1-1.5x faster in scripts/bench_pointwise.py);
+        "forward"/"reverse" force it. Parameters always go forward. A chunk of ``chunk_size``
+        points per graph call (default :attr:`jacobian_chunk`; at most two
+        traced shapes per ``argnums``). Needs pointwise outputs and the point-map property
+        (module docstring). Not collective; records nothing.
         """
         plan = self._jacobian_plan(args, argnums, mode)
-        n, argnums, pointwise = plan.n, plan.argnums, plan.pointwise
+        argnums, pointwise = plan.argnums, plan.pointwise
         reverse = bool(pointwise) and (
-            mode == "reverse" or (mode is None and sum(plan.out_sizes) < plan.forward_passes))
-        if n == 0:                       # no points here (an empty piece of distributed data)
-            return [[np.zeros((0,) + self.out_point_shapes[o] + self.in_point_shapes[a])
-                     for a in argnums] for o in range(self.n_outputs)]
-        xs = self.function.tensors(self._plain(args))
+            mode == "reverse" or (mode is None and sum(plan.out_sizes) <= plan.forward_passes))
         build = functools.partial(self._jacobian_graph, argnums=argnums, in_sizes=plan.in_sizes,
                                   out_sizes=plan.out_sizes,
                                   reversed_args=pointwise if reverse else ())
-        blocks = self.function.compiled(("jacobians", argnums, reverse), build, xs)
-        blocks = iter(blocks)
-        return [[np.asarray(next(blocks).numpy(), dtype=np.float64).reshape(
-                    (n,) + self.out_point_shapes[o] + self.in_point_shapes[a])
-                 for a in argnums] for o in range(self.n_outputs)]
+
+        def fill(chunk, blocks):
+            xs = self.function.tensors(chunk)
+            computed = iter(self.function.compiled(("jacobians", argnums, reverse), build, xs))
+            for row in blocks:
+                for block in row:
+                    block[...] = next(computed).numpy()
+        return self._chunked_jacobians(self._plain(args), plan, fill, chunk_size)
 
     def _jacobian_graph(self, *xs, argnums, in_sizes, out_sizes, reversed_args):
         """Traced body of :meth:`jacobians`: the (n, out, in) blocks, output-major."""

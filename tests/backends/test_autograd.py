@@ -358,8 +358,9 @@ def peak_bytes(call):
 
 
 def test_jacobian_memory_is_order_points_times_in_times_out():
-    """3D stress with 9 outputs from 9 inputs on 10^5 points: the Jacobian step stays below
-    ~4x the Jacobian array, where seed 002's tiling needs several times more."""
+    """3D stress with 9 outputs from 9 inputs on 10^5 points: the Jacobian step (chunked over
+    points) allocates at most 2x the Jacobian array in all, the Jacobian included, where seed
+    002's tiling needs several times more."""
     n = 100_000
     F, c = sample_args(NEO, n)
     jac_bytes = n * 9 * 9 * 8
@@ -369,7 +370,7 @@ def test_jacobian_memory_is_order_points_times_in_times_out():
     onp.testing.assert_allclose(tiled, jacs, rtol=1e-10, atol=1e-12)
     print(f"crk peak {peak / jac_bytes:.2f}x, tiled peak {tiled_peak / jac_bytes:.2f}x "
           f"the Jacobian ({jac_bytes / 1e6:.0f} MB)")
-    assert peak < 4 * jac_bytes
+    assert peak < 2 * jac_bytes
     assert tiled_peak > 3 * peak
 
 
