@@ -30,7 +30,7 @@ __all__ = [
     "ReducedFunction", "ReducedFunctional", "Tape", "annotating", "array", "ndarray",
     "check_duality", "compute_gradient", "compute_hessian", "compute_tlm",
     "continue_annotation", "convergence_rates", "create_overloaded_object", "defhvp", "defjvp",
-    "defvjp", "get_working_tape", "pause_annotation", "set_working_tape", "stop_annotating",
+    "defvjp", "get_working_tape", "overload_jax", "pause_annotation", "set_working_tape", "stop_annotating",
     "taylor_test", "taylor_to_dict",
     # recorded numpy functions
     "absolute", "arctan", "concatenate", "copy", "cos", "cosh", "dot", "exp", "expand_dims",

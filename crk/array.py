@@ -288,8 +288,8 @@ def array(values, comm=None, distributed=False, dtype=None):
             raise TypeError("crk.array(): argument 'values' is complex; crk records real "
                             "floating-point values")
         if value.dtype == object:
-            raise TypeError(f"crk.array(): argument 'values' could not be converted to a "
-                            f"floating-point array (numpy gave an object array)")
+            raise TypeError("crk.array(): argument 'values' could not be converted to a "
+                            "floating-point array (numpy gave an object array)")
         value = value.astype(np.float64)
     return ndarray._owning(value, bool(distributed), comm)
 

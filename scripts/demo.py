@@ -15,7 +15,6 @@ import argparse
 import sys
 import time
 
-import autograd.numpy as anp
 import numpy as np
 from mpi4py import MPI
 from scipy.optimize import minimize

@@ -18,6 +18,17 @@ def test_import_has_no_side_effects():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_public_surface():
+    """What the issues name is importable from ``crk`` and listed in ``crk.__all__`` (so
+    ``from crk import *`` ports pyadjoint code)."""
+    named = ["Tape", "get_working_tape", "set_working_tape", "stop_annotating", "Block",
+             "OverloadedType", "BlockVariable", "AdjFloat", "array", "Control", "ReducedFunction",
+             "ReducedFunctional", "compute_gradient", "compute_hessian", "taylor_test",
+             "taylor_to_dict", "overload_jax"]
+    assert [n for n in named if n not in crk.__all__] == []
+    assert all(hasattr(crk, n) for n in crk.__all__)
+
+
 def test_working_tape_is_context_scoped():
     outer = crk.get_working_tape()
     with crk.Tape() as tape:

@@ -30,8 +30,6 @@ Importing this module does not import TensorFlow.
 """
 import functools
 
-import numpy as np
-
 from ..backends.tensorflow import TFFunction, _is_tf_value, _tf
 from .point_map import PointMap, plain_value, point_map_decorator
 from .shapes import apply_pointwise, positional_names

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from crk.parallel.devices import (DeviceChoice, choose, configure_devices, node_local_rank,
-                                  plan_devices, ranks_per_gpu, tensorflow_initialised)
+                                  plan_devices, ranks_per_gpu)
 
 GPU_VARS = ("CUDA_VISIBLE_DEVICES", "XLA_PYTHON_CLIENT_MEM_FRACTION",
             "XLA_PYTHON_CLIENT_PREALLOCATE", "TF_FORCE_GPU_ALLOW_GROWTH")
@@ -107,26 +107,6 @@ def test_plan_devices_over_ranks(comm, n_gpus):
     # the shares of the ranks on one GPU never exceed 0.9 of it
     assert max(sum(c.mem_fraction for c in everyone if c.gpu == str(g))
                for g in range(n_gpus)) <= 0.9 + 1e-12
-
-
-@pytest.mark.mpi
-def test_configure_devices_in_process(comm, capsys):
-    """The whole call on every rank (TensorFlow settings: JAX has usually started in this test
-    process already); the environment is restored afterwards."""
-    if any(comm.allgather(tensorflow_initialised())):
-        pytest.skip("TensorFlow already started in this process")
-    saved = dict(os.environ)
-    try:
-        choice = configure_devices(comm, backend="tensorflow", n_gpus=2, on_demand=True)
-        assert os.environ["CUDA_VISIBLE_DEVICES"] == str(comm.rank % 2) == choice.gpu
-        assert os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
-        assert choice.ranks_per_gpu == math.ceil(comm.size / 2)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    printed = capsys.readouterr().out.strip()
-    assert printed == (f"crk: rank {comm.rank} (node-local {comm.rank} of {comm.size}) -> "
-                       f"GPU {comm.rank % 2}, memory on demand")
 
 
 @pytest.mark.mpi
@@ -230,3 +210,46 @@ def test_jax_device_round_robin_over_host_devices():
     out = _run(code, XLA_FLAGS="--xla_force_host_platform_device_count=4")
     n, ids, where, ok = json.loads(out.splitlines()[-1])
     assert n == 4 and ids == [0, 1, 2, 3, 0, 1] and where == [2] and ok
+
+
+_UNDER_MPIRUN = """
+import json, os
+from mpi4py import MPI
+from crk.parallel import configure_devices
+comm = MPI.COMM_WORLD
+choice = configure_devices(comm, backend={backend!r}, n_gpus=2, on_demand={on_demand},
+                           gpu_memory_mb=16000, verbose=False)
+import tensorflow as tf
+tf.constant(1.0)                               # TensorFlow starts with these settings
+env = {{k: os.environ.get(k) for k in {vars!r}}}
+rows = comm.gather([comm.rank, choice.gpu, choice.ranks_per_gpu, choice.mem_fraction,
+                    choice.tf_memory_limit_mb, env], root=0)
+if comm.rank == 0:
+    print(json.dumps(rows))
+"""
+
+
+@pytest.mark.parametrize("backend,on_demand", [("tensorflow", True), ("both", False)])
+def test_configure_devices_under_mpirun_3(backend, on_demand):
+    """Three fresh ranks (as a job starts: before any backend) share 2 injected GPUs: ranks
+    0, 1, 2 take GPUs 0, 1, 0, two ranks per GPU, each its share of the memory, and TensorFlow
+    then starts. (Launched from the serial suite: the MPI suites' processes have started JAX and
+    TensorFlow already.)"""
+    pytest.importorskip("tensorflow")
+    mpirun = os.path.join(os.path.dirname(sys.executable), "mpirun")
+    if not os.path.exists(mpirun):
+        pytest.skip(f"no mpirun beside {sys.executable}")
+    code = _UNDER_MPIRUN.format(backend=backend, on_demand=on_demand, vars=GPU_VARS)
+    run = subprocess.run([mpirun, "-n", "3", sys.executable, "-c", code], capture_output=True,
+                         text=True, env=_fresh_env(TF_CPP_MIN_LOG_LEVEL="3"), timeout=300)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(run.stdout.splitlines()[-1])
+    assert [r[:3] for r in rows] == [[0, "0", 2], [1, "1", 2], [2, "0", 2]]
+    for rank, gpu, _, fraction, tf_limit, env in rows:
+        assert env["CUDA_VISIBLE_DEVICES"] == gpu
+        if on_demand:
+            assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and tf_limit is None
+        else:                           # 0.9 of a 16000 MB GPU shared by two ranks
+            assert fraction == pytest.approx(0.45) and tf_limit == 7200
+            assert env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.4500"
+            assert env["TF_FORCE_GPU_ALLOW_GROWTH"] is None
