@@ -11,6 +11,7 @@ Each figure is the median of --repeats runs. Usage:
     python scripts/bench_tape.py [--steps 20000] [--array-steps 2000] [--repeats 5] [--json FILE]
 """
 import argparse
+import gc
 import json
 import statistics
 import time
@@ -20,13 +21,24 @@ import numpy as np
 import crk
 
 
-def median_time(fn, repeats):
+def median_time(fn, repeats, setup=None):
+    """Median wall time of ``fn()``; ``setup()`` runs before each call, untimed."""
     times = []
     for _ in range(repeats):
+        if setup is not None:
+            setup()
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def _fresh(state):
+    """Before each timed recording (crk and pyadjoint alike): free the previous run's tape and
+    collect, so the timing neither includes tearing down the last tape nor makes the garbage
+    collector traverse it while the new one grows."""
+    state.clear()
+    gc.collect()
 
 
 def crk_scalar(steps, repeats):
@@ -42,7 +54,7 @@ def crk_scalar(steps, repeats):
                 y = y * 1.0001 + 0.0001 * x
         state.update(tape=tape, x=x, y=y)
 
-    out["record_s"] = median_time(record, repeats)
+    out["record_s"] = median_time(record, repeats, setup=lambda: _fresh(state))
     n_ops = len(state["tape"])
 
     def gradient():
@@ -75,7 +87,7 @@ def pyadjoint_scalar(steps, repeats):
             y = y * 1.0001 + 0.0001 * x
         state.update(tape=tape, x=x, y=y)
 
-    out["record_s"] = median_time(record, repeats)
+    out["record_s"] = median_time(record, repeats, setup=lambda: _fresh(state))
     out["blocks"] = len(state["tape"].get_blocks())
 
     def gradient():
