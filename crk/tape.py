@@ -36,7 +36,9 @@ class Tape:
 
     # -- recording ---------------------------------------------------------------------------
     def add_block(self, block):
-        """Append ``block`` (already wired to its dependencies and outputs). Not collective."""
+        """Append ``block`` (already wired to its dependencies and outputs). Not collective.
+
+        (crk.recording's hot path does the same inline: keep the two in step.)"""
         self._blocks.append(block)
         if self.timeline is not None:
             self.timeline.block_added(block, len(self._blocks) - 1)
