@@ -1,7 +1,7 @@
 """AdjFloat: a replicated Python float whose arithmetic is recorded (pyadjoint's name)."""
 from . import numpy_rules as R
 from .block_variable import BlockVariable
-from .overloaded_type import OverloadedType, register_overloaded_type
+from .overloaded_type import OverloadedType, plain_value, register_overloaded_type
 from . import recording
 from .recording import apply, apply_scalar
 
@@ -73,10 +73,10 @@ class AdjFloat(float, OverloadedType):
 
     # Floor division is piecewise constant (zero derivative): a plain, unrecorded float.
     def __floordiv__(self, other):
-        return float(self) // _plain(other)
+        return float(self) // plain_value(other)
 
     def __rfloordiv__(self, other):
-        return _plain(other) // float(self)
+        return plain_value(other) // float(self)
 
     def __divmod__(self, other):
         return self // other, self % other
@@ -105,8 +105,4 @@ class AdjFloat(float, OverloadedType):
 
 
 recording._AdjFloat = AdjFloat
-def _plain(x):
-    return x._ad_create_checkpoint() if isinstance(x, OverloadedType) else x
-
-
 register_overloaded_type(float, lambda v, comm=None, distributed=False: AdjFloat(v))

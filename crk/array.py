@@ -14,7 +14,7 @@ from . import numpy_rules as R
 from . import recording
 from .adjfloat import AdjFloat
 from .block_variable import BlockVariable, drop_value
-from .overloaded_type import OverloadedType, register_overloaded_type
+from .overloaded_type import OverloadedType, plain_value, register_overloaded_type
 from .parallel.comm import resolve_comm
 from .recording import apply, apply2
 
@@ -154,20 +154,20 @@ class ndarray(OverloadedType):
     def __mod__(self, o): return apply2(R.mod, self, o)
     def __rmod__(self, o): return apply2(R.mod, o, self)
     # floor division is piecewise constant: zero derivative, a plain array
-    def __floordiv__(self, o): return self._value // _plain(o)
-    def __rfloordiv__(self, o): return _plain(o) // self._value
+    def __floordiv__(self, o): return self._value // plain_value(o)
+    def __rfloordiv__(self, o): return plain_value(o) // self._value
     def __divmod__(self, o): return self // o, self % o
     def __neg__(self): return apply(R.negative, (self,))
     def __pos__(self): return self
     def __abs__(self): return apply(R.absolute, (self,))
 
     # comparisons give plain boolean arrays (zero derivative)
-    def __lt__(self, o): return self._value < _plain(o)
-    def __le__(self, o): return self._value <= _plain(o)
-    def __gt__(self, o): return self._value > _plain(o)
-    def __ge__(self, o): return self._value >= _plain(o)
-    def __eq__(self, o): return self._value == _plain(o)
-    def __ne__(self, o): return self._value != _plain(o)
+    def __lt__(self, o): return self._value < plain_value(o)
+    def __le__(self, o): return self._value <= plain_value(o)
+    def __gt__(self, o): return self._value > plain_value(o)
+    def __ge__(self, o): return self._value >= plain_value(o)
+    def __eq__(self, o): return self._value == plain_value(o)
+    def __ne__(self, o): return self._value != plain_value(o)
 
     # -- indexing ----------------------------------------------------------------------------
     def __getitem__(self, index):
@@ -221,10 +221,6 @@ class _IndexUpdate:
 
     def add(self, value):
         return apply(R.index_add, (self.array, value), dict(index=self.index))
-
-
-def _plain(x):
-    return x._ad_create_checkpoint() if isinstance(x, OverloadedType) else x
 
 
 def _plain_index(index):

@@ -5,7 +5,7 @@ hooks on plain values (the ``*_component`` methods, optionally ``prepare_*``). T
 pyadjoint's Block so pyadjoint blocks port with small changes; the differences are that hooks see
 plain values (never overloaded objects) and the Hessian hook receives the input tangents directly.
 """
-from .block_variable import BlockVariable, usable
+from .block_variable import BlockVariable
 
 
 class Block:
@@ -67,9 +67,8 @@ class Block:
     def add_dependency(self, dep, no_duplicates=False):
         """Record that this block reads ``dep`` (an overloaded value or a BlockVariable)."""
         bv = _block_variable_of(dep, "Block.add_dependency()")
-        if not usable(bv.checkpoint) and not isinstance(dep, BlockVariable):
-            # freed by a checkpoint executor, or dropped by a replay: the object has the value
-            bv.checkpoint = dep._ad_create_checkpoint()
+        if not isinstance(dep, BlockVariable):
+            bv.reattach(dep._ad_create_checkpoint())
         if no_duplicates and any(d is bv for d in self._dependencies):
             return
         bv.keep = True          # a block's hooks may read any of its values

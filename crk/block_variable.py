@@ -78,6 +78,14 @@ class BlockVariable:
                 else _zeros_like(self.checkpoint)
             self.add_hessian_output(_same_kind(sum_over_ranks(hess, comm), self.checkpoint))
 
+    def reattach(self, value):
+        """Give the checkpoint back ``value``, the value of the object this variable belongs
+        to, if a checkpoint executor freed it or it was dropped for a stub; else leave it.
+        Not collective. (Inlined in crk.recording.apply2, the arithmetic hot path.)"""
+        checkpoint = self.checkpoint
+        if checkpoint is None or type(checkpoint) is ShapeStub:
+            self.checkpoint = value
+
     def reset(self):
         self.adj_value = self.tlm_value = self.hessian_value = self.partial = None
 
@@ -133,11 +141,6 @@ def stub_like(value):
 
 def is_stub(value):
     return type(value) is ShapeStub
-
-
-def usable(value):
-    """Whether a checkpoint holds a real value (not freed, not a stub)."""
-    return value is not None and type(value) is not ShapeStub
 
 
 # Values are dropped when their user object dies, which can happen in the middle of a sweep

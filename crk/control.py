@@ -1,7 +1,6 @@
 """Control: a recorded value declared as an input the reduced function varies."""
 import numpy as np
 
-from .block_variable import usable
 from .overloaded_type import OverloadedType
 from .parallel.collective import sum_over_ranks
 
@@ -25,8 +24,7 @@ class Control:
         bv = self.block_variable = control.block_variable
         value = control._ad_create_checkpoint()
         bv.keep = True                 # a control's value is the point the tape is at
-        if not usable(bv.checkpoint):  # dropped or freed: the object still has it
-            bv.checkpoint = value
+        bv.reattach(value)             # dropped or freed: the object still has it
         self._shape = np.shape(value)
 
     # pyadjoint names

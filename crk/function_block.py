@@ -8,7 +8,6 @@ derivative kinds call those actions. One block per call, whatever the function d
 import numpy as np
 
 from .block import Block
-from .block_variable import usable
 from .overloaded_type import OverloadedType
 from .parallel.comm import comms_compatible, describe_comm
 from .tape import annotating, get_working_tape
@@ -148,8 +147,7 @@ def record_call(function, args, distributed_outputs=None):
         if isinstance(a, OverloadedType):
             bv = a.block_variable
             values[i] = a._ad_create_checkpoint()
-            if not usable(bv.checkpoint):
-                bv.checkpoint = values[i]
+            bv.reattach(values[i])
             deps.append(bv)
             dep_pos.append(i)
             if a._ad_comm is not None:

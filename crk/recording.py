@@ -6,7 +6,7 @@ directly, everything else goes through the general :func:`apply`.
 """
 import numpy as np
 
-from .block_variable import BlockVariable, ShapeStub, usable
+from .block_variable import BlockVariable, ShapeStub
 from .overloaded_type import OverloadedType
 from .parallel.comm import comms_compatible, describe_comm
 from .primitive_block import _NO_KWARGS, PrimitiveBlock
@@ -40,8 +40,7 @@ def apply(prim, args, kwargs=None):
             # Compute with the object's own value (after a replay the checkpoint may hold another
             # point); re-attach it if a checkpoint executor freed the checkpoint.
             value = values[i] = a._ad_create_checkpoint()
-            if not usable(bv.checkpoint):
-                bv.checkpoint = value
+            bv.reattach(value)
             if i not in vjps:
                 raise TypeError(f"crk {prim.name}: argument {i} is not differentiable, but a "
                                 f"recorded value was passed there; pass a plain value instead")
@@ -160,7 +159,7 @@ def apply2(prim, a, b):
         scalar_out = True
     if not _annotating.get():
         return out
-    # (`usable(checkpoint)` inlined: the checkpoint is re-attached if it was freed or stubbed)
+    # (BlockVariable.reattach inlined: the checkpoint is re-attached if freed or stubbed)
     if a_rec:
         bva = a._bv or a.create_block_variable()
         c = bva.checkpoint

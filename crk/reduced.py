@@ -161,6 +161,17 @@ class ReducedFunction:
         return [out._ad_from_value(self._zero_output(k) if v is None else v)
                 for k, (out, v) in enumerate(zip(self.outputs, values))]
 
+    def _reverse_sweep(self, sweep, attr):
+        """Run ``sweep`` (seeds set) and return the controls' ``attr`` values, one per control
+        in the control's type; every derivative value on the tape is cleared afterwards."""
+        try:
+            with stop_annotating():
+                sweep()
+            values = self._collect_controls(attr)
+        finally:
+            self._clear_all()
+        return self.controls.delist(c.wrap(v) for c, v in zip(self.controls, values))
+
     def _collect_controls(self, attr):
         """Read (and clear) adj/hessian values of the controls, summing rank-local parts."""
         partial = self._plan.partial_vars
@@ -210,13 +221,7 @@ class ReducedFunction:
             seeds = self._plain_outputs(adj_outputs, "adj_outputs")
             self._at_point()
             self._seed(seeds, "adj_value")
-            try:
-                with stop_annotating():
-                    self._executor.adjoint()
-                adj = self._collect_controls("adj_value")
-            finally:
-                self._clear_all()
-            return self.controls.delist(c.wrap(a) for c, a in zip(self.controls, adj))
+            return self._reverse_sweep(self._executor.adjoint, "adj_value")
         return self._collective(action)
 
     def hess_action(self, m_dot, adj_outputs):
@@ -228,13 +233,7 @@ class ReducedFunction:
             for bv, t in zip(self._control_bvs, tangents):
                 bv.tlm_value = t
             self._seed(seeds, "adj_value")
-            try:
-                with stop_annotating():
-                    self._executor.second_order()
-                hess = self._collect_controls("hessian_value")
-            finally:
-                self._clear_all()
-            return self.controls.delist(c.wrap(h) for c, h in zip(self.controls, hess))
+            return self._reverse_sweep(self._executor.second_order, "hessian_value")
         return self._collective(action)
 
     def jac_matrix(self):

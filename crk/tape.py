@@ -64,7 +64,8 @@ class Tape:
             schedule, directory = self.timeline.schedule, self.timeline.storage.directory
             self.timeline.close()
             self.timeline = None
-            if type(schedule).__name__ != "StoreAll":
+            from .checkpointing.schedules import StoreAll
+            if not isinstance(schedule, StoreAll):
                 self.enable_checkpointing(schedule, directory=directory)
 
     clear = clear_tape

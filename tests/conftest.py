@@ -5,6 +5,8 @@ under ``mpirun -n N python -m pytest --with-mpi``.
   traceback and exits the process, so a deadlock fails fast under mpirun.
 * ``comm``: COMM_WORLD. ``split``: this rank's slice of n items (uneven splits on purpose).
 * ``assert_replicated``: a value is bit-for-bit identical on every rank.
+* ``sine_function``: a DifferentiableFunction class (elementwise sin, hand-written rules) for
+  tests to subclass.
 """
 import faulthandler
 import os
@@ -59,3 +61,26 @@ def _assert_replicated_fixture(comm):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "mpi: runs under mpirun with several ranks (pytest-mpi)")
+
+
+@pytest.fixture
+def sine_function():
+    """A :class:`crk.function_block.DifferentiableFunction` computing ``sin`` elementwise, with
+    hand-written vjp/jvp/hvp; tests subclass it to add behaviour to ``evaluate``."""
+    from crk.function_block import DifferentiableFunction
+
+    class Sine(DifferentiableFunction):
+        name = "sine"
+
+        def evaluate(self, args):
+            return (np.sin(args[0]),)
+
+        def vjp(self, args, cot, argnums):
+            return (np.cos(args[0]) * cot[0],)
+
+        def jvp(self, args, tangents):
+            return (np.cos(args[0]) * tangents[0],)
+
+        def hvp(self, args, tangents, cot, argnums):
+            return (-np.sin(args[0]) * tangents[0] * cot[0],)
+    return Sine

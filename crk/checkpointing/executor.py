@@ -133,15 +133,19 @@ class CheckpointExecutor(Executor):
     def _release(self, variables):
         self.timeline.release([bv for bv in variables if bv not in self.protected])
 
+    def _release_blocks(self, steps):
+        """Let the blocks of ``steps`` drop what they cache between forward and adjoint."""
+        for k in steps:
+            for block in self.forward[k]:
+                block.release()
+
     def _drop_cycle(self):
         tl = self.timeline
         tl.storage.clear()
         self._release(list(tl.live))
         tl.retained.clear()
         tl.cycle = None
-        for blocks in self.forward:
-            for block in blocks:
-                block.release()
+        self._release_blocks(range(self.n_steps))
 
     def _forward(self, tangents, store):
         tl = self.timeline
@@ -192,8 +196,7 @@ class CheckpointExecutor(Executor):
         if keep_adj_deps:
             tl.retained.update(self.adj_deps[k])
         else:
-            for block in self.forward[k]:
-                block.release()
+            self._release_blocks((k,))
         self._release([bv for bv in self.frees_after[k] if bv not in tl.retained])
         tl.forward_steps += 1
 
@@ -255,8 +258,7 @@ class CheckpointExecutor(Executor):
                 deps = self.adj_deps[k]
                 tl.retained.difference_update(deps)
                 self._release([bv for bv in deps if bv in self.produced])
-                for block in self.forward[k]:
-                    block.release()
+                self._release_blocks((k,))
 
     @_act.register(Copy)
     @_act.register(Move)

@@ -13,7 +13,7 @@ created inside the loop) are never dropped.
 """
 import sys
 
-from .schedules import as_schedule
+from .schedules import StoreAll, as_schedule
 from .storage import RAM, DISK, SnapshotStorage, check_directory
 
 
@@ -46,7 +46,7 @@ class Timeline:
     def __init__(self, tape, schedule, directory=None):
         self.tape = tape
         self.schedule = as_schedule(schedule)
-        self.checkpointing = type(self.schedule).__name__ != "StoreAll"
+        self.checkpointing = not isinstance(self.schedule, StoreAll)
         if directory is not None:
             check_directory(directory)
         rank = tape.comm.rank if "mpi4py.MPI" in sys.modules else 0

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..backends.jax import (JaxCall, Kernels, _jax, bucket_size, contains_tracer, float64,
                             pad_points, resolve_device, shared_bucket)
+from ..backends._jax_kernels import _with_diff
 from ..function_block import record_call
 from ..overloaded_type import OverloadedType
 from ..tape import annotating
@@ -192,8 +193,7 @@ class JaxPointMap(PointMap):
         """
         plan = self._jacobian_plan(args, argnums, mode)
         args = tuple(plain_float64(a) for a in args)
-        reverse = bool(plan.pointwise) and (
-            mode == "reverse" or (mode is None and sum(plan.out_sizes) < plan.forward_passes))
+        reverse = plan.reverse
         jax = _jax()
         program = self.kernels._program("jacobians", (plan.argnums, reverse),
                                         lambda: self._jacobian_program(plan, reverse))
@@ -221,14 +221,6 @@ class JaxPointMap(PointMap):
         backward = plan.pointwise if reverse else ()
         offsets = np.cumsum((0,) + out_sizes)
 
-        def with_args(xs, positions):
-            def f(*values):
-                full = list(xs)
-                for a, v in zip(positions, values):
-                    full[a] = v
-                return self._batched_fn(tuple(full))
-            return f
-
         def program(xs):
             c = next(x for x, pw in zip(xs, self.pointwise) if pw).shape[0]
             blocks = {}
@@ -241,13 +233,14 @@ class JaxPointMap(PointMap):
                 basis = jnp.broadcast_to(eye.reshape((in_sizes[k], 1) + shape),
                                          (in_sizes[k], c) + shape) if self.pointwise[a] \
                     else eye.reshape((in_sizes[k],) + shape)
-                f = with_args(xs, (a,))
+                f = _with_diff(self._batched_fn, xs, (a,))
                 columns = jax.vmap(lambda t: jax.jvp(f, (xs[a],), (t,))[1])(basis)
                 for o, col in enumerate(columns):     # (in, c, *out) -> (c, out, in)
                     blocks[o, k] = jnp.moveaxis(col.reshape(in_sizes[k], c, out_sizes[o]), 0, -1)
             if backward:
                 positions = tuple(argnums[k] for k in backward)
-                _, pullback = jax.vjp(with_args(xs, positions), *(xs[a] for a in positions))
+                _, pullback = jax.vjp(_with_diff(self._batched_fn, xs, positions),
+                                      *(xs[a] for a in positions))
                 eye = jnp.eye(int(offsets[-1]), dtype=jnp.float64)
                 # cotangent i (over all outputs' components): e_i at every point
                 cots = tuple(jnp.broadcast_to(eye[:, None, offsets[o]:offsets[o + 1]],

@@ -31,9 +31,10 @@ def plain_float64(value):
 #: What :meth:`PointMap._jacobian_plan` checked and worked out for a ``jacobians`` call:
 #: the point count, the differentiated arguments, the flat sizes of each output's and each
 #: argument's per-point value, the indices k (into argnums) of the pointwise arguments, and
-#: the number of forward passes those would need (one per input component).
+#: whether those go by reverse passes (one per output component) rather than forward ones (one
+#: per input component; parameters always go forward).
 JacobianPlan = collections.namedtuple(
-    "JacobianPlan", "n argnums out_sizes in_sizes pointwise forward_passes")
+    "JacobianPlan", "n argnums out_sizes in_sizes pointwise reverse")
 
 #: Points per pass in ``jacobians``: the Jacobian is filled a chunk of points at a time, so a
 #: pass's temporaries (the traced forward pass, tangents, cotangents) stay small next to the
@@ -51,6 +52,9 @@ class PointMap(DifferentiableFunction):
 
     #: Default points per pass of :meth:`jacobians` (see :data:`JACOBIAN_CHUNK`).
     jacobian_chunk = JACOBIAN_CHUNK
+    #: With ``mode=None``, whether ``jacobians`` takes reverse passes when they are as many as
+    #: the forward ones (backends whose reverse passes share one traced forward pass).
+    jacobian_reverse_on_tie = False
 
     def __init__(self, in_shapes, out_shapes, name="point map", arg_names=None):
         self.name = name
@@ -141,8 +145,9 @@ class PointMap(DifferentiableFunction):
                                  f"but the function returned shape {np.shape(out)}")
 
     def _jacobian_plan(self, args, argnums, mode):
-        """Check a :meth:`jacobians` call that picks forward or reverse passes by ``mode``
-        (None, "forward" or "reverse"); returns its :data:`JacobianPlan`."""
+        """Check a :meth:`jacobians` call and pick forward or reverse passes by ``mode``
+        (None: the fewer passes, see ``jacobian_reverse_on_tie``; "forward" or "reverse");
+        returns its :data:`JacobianPlan`."""
         n = self.check_args(args)
         argnums = tuple(range(self.n_inputs)) if argnums is None else tuple(argnums)
         for a in argnums:
@@ -158,8 +163,10 @@ class PointMap(DifferentiableFunction):
         out_sizes = tuple(int(np.prod(s)) for s in self.out_point_shapes)
         in_sizes = tuple(int(np.prod(self.in_point_shapes[a])) for a in argnums)
         pointwise = tuple(k for k, a in enumerate(argnums) if self.pointwise[a])
-        return JacobianPlan(n, argnums, out_sizes, in_sizes, pointwise,
-                            sum(in_sizes[k] for k in pointwise))
+        backward, forward = sum(out_sizes), sum(in_sizes[k] for k in pointwise)
+        reverse = bool(pointwise) and (mode == "reverse" or mode is None and (
+            backward < forward or backward == forward and self.jacobian_reverse_on_tie))
+        return JacobianPlan(n, argnums, out_sizes, in_sizes, pointwise, reverse)
 
     def _chunked_jacobians(self, args, plan, fill, chunk_size=None):
         """Allocate the Jacobian blocks once and let ``fill`` compute them a chunk of points at

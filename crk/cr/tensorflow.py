@@ -49,6 +49,8 @@ class TFPointMap(PointMap):
     #: 2.2-2.7x the Jacobian with 2^15 points per chunk, 1.5x with 2^14, 1.2x with 2^13; but
     #: 2^13 is 1.5x slower in 2D, where each call does little work).
     jacobian_chunk = 1 << 14
+    #: Reverse (``batch_jacobian``) on a tie: 1.1-1.5x faster in scripts/bench_pointwise.py.
+    jacobian_reverse_on_tie = True
 
     def __init__(self, fn, in_shapes, out_shapes, pointwise=None, name=None, dtype="float64"):
         name = name or getattr(fn, "__name__", "tensorflow point map")
@@ -106,16 +108,14 @@ class TFPointMap(PointMap):
         ``(n, *out_point_shape, *param_shape)`` for a parameter, float64. ``mode``: None picks
         forward (one pass per input component) or reverse (``batch_jacobian``, vectorised over
         output components) for the pointwise arguments, whichever needs fewer passes (reverse
-        on a tie: it shares one forward pass, 1.1-1.5x faster in scripts/bench_pointwise.py);
-        "forward"/"reverse" force it. Parameters always go forward. A chunk of ``chunk_size``
-        points per graph call (default :attr:`jacobian_chunk`; at most two
-        traced shapes per ``argnums``). Needs pointwise outputs and the point-map property
-        (module docstring). Not collective; records nothing.
+        on a tie); "forward"/"reverse" force it. Parameters always go forward. A chunk of
+        ``chunk_size`` points per graph call (default :attr:`jacobian_chunk`; at most two traced
+        shapes per ``argnums``). Needs pointwise outputs and the point-map property (module
+        docstring). Not collective; records nothing.
         """
         plan = self._jacobian_plan(args, argnums, mode)
         argnums, pointwise = plan.argnums, plan.pointwise
-        reverse = bool(pointwise) and (
-            mode == "reverse" or (mode is None and sum(plan.out_sizes) <= plan.forward_passes))
+        reverse = plan.reverse
         build = functools.partial(self._jacobian_graph, argnums=argnums, in_sizes=plan.in_sizes,
                                   out_sizes=plan.out_sizes,
                                   reversed_args=pointwise if reverse else ())
