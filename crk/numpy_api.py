@@ -13,7 +13,7 @@ import numpy as np
 
 from . import numpy_rules as R
 from . import reductions as G
-from .overloaded_type import OverloadedType
+from .overloaded_type import OverloadedType, plain_value
 from .parallel.collective import sum_over_ranks
 from .recording import apply
 
@@ -21,7 +21,7 @@ def _dist(x):
     return isinstance(x, OverloadedType) and x._ad_distributed
 
 def _ndim(x):
-    return np.ndim(x._ad_create_checkpoint()) if isinstance(x, OverloadedType) else np.ndim(x)
+    return np.ndim(plain_value(x))
 
 def _axes(axis, ndim):
     if axis is None:
@@ -37,7 +37,7 @@ def sum(x, axis=None, keepdims=False):
 def mean(x, axis=None, keepdims=False):
     """Mean of entries; for a distributed array over axis 0, the global mean. Collective then."""
     ndim = _ndim(x)
-    shape = np.shape(x._ad_create_checkpoint() if isinstance(x, OverloadedType) else x)
+    shape = np.shape(plain_value(x))
     count = int(np.prod([shape[a] for a in _axes(axis, ndim)]))
     if _dist(x) and 0 in _axes(axis, ndim):
         count = int(sum_over_ranks(float(count), x._ad_comm))
@@ -118,11 +118,11 @@ def ravel(x, order="C"):
     return reshape(x, (-1,), order)
 
 def squeeze(x, axis=None):
-    shape = np.shape(x._ad_create_checkpoint() if isinstance(x, OverloadedType) else x)
+    shape = np.shape(plain_value(x))
     return reshape(x, np.squeeze(np.empty(shape), axis=axis).shape)
 
 def expand_dims(x, axis):
-    shape = np.shape(x._ad_create_checkpoint() if isinstance(x, OverloadedType) else x)
+    shape = np.shape(plain_value(x))
     return reshape(x, np.expand_dims(np.empty(shape), axis).shape)
 
 def transpose(x, axes=None):
@@ -199,9 +199,6 @@ CONSTANT_UFUNCS = {
     np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
 }
 
-def _plain(x):
-    return x._ad_create_checkpoint() if isinstance(x, OverloadedType) else x
-
 def array_ufunc(ufunc, method, inputs, kwargs):
     """Implementation of ``__array_ufunc__`` for crk values."""
     if kwargs.get("out") is not None:
@@ -211,7 +208,7 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     if method != "__call__":
         raise TypeError(f"numpy.{ufunc.__name__}.{method} is not recorded by crk")
     if ufunc in CONSTANT_UFUNCS:
-        return ufunc(*[_plain(x) for x in inputs], **kwargs)
+        return ufunc(*[plain_value(x) for x in inputs], **kwargs)
     if kwargs:
         raise TypeError(f"numpy.{ufunc.__name__}: keyword arguments {sorted(kwargs)} are not "
                         f"supported on crk values")
@@ -224,8 +221,8 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     return apply(prim, inputs)
 
 def _on_values(fn):
-    return lambda *args, **kwargs: fn(*[_plain(a) for a in args],
-                                      **{k: _plain(v) for k, v in kwargs.items()})
+    return lambda *args, **kwargs: fn(*[plain_value(a) for a in args],
+                                      **{k: plain_value(v) for k, v in kwargs.items()})
 
 FUNCTIONS = {
     np.sum: sum, np.mean: mean, np.dot: dot, np.inner: inner, np.vdot: vdot, np.outer: outer,

@@ -51,17 +51,17 @@ def _power(x, y):
     return np.power(x, y)
 
 
-add = Primitive("add", operator.add, linear=True)
+add = Primitive("add", operator.add)
 defneeds(add, needs_nothing)
 defvjp(add, lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(g, y))
 defjvp(add, lambda d, ans, x, y: broadcast(d, ans), lambda d, ans, x, y: broadcast(d, ans))
 
-subtract = Primitive("subtract", operator.sub, linear=True)
+subtract = Primitive("subtract", operator.sub)
 defneeds(subtract, needs_nothing)
 defvjp(subtract, lambda g, ans, x, y: unbroadcast(g, x), lambda g, ans, x, y: unbroadcast(-g, y))
 defjvp(subtract, lambda d, ans, x, y: broadcast(d, ans), lambda d, ans, x, y: broadcast(-d, ans))
 
-negative = Primitive("negative", operator.neg, linear=True)
+negative = Primitive("negative", operator.neg)
 defneeds(negative, needs_nothing)
 defvjp(negative, lambda g, ans, x: -g)
 defjvp(negative, lambda d, ans, x: -d)
@@ -130,8 +130,9 @@ defjvp(power, lambda d, ans, x, y: broadcast(d * _power_dx(ans, x, y), ans),
 defhvp(power, _power_hvp_x, _power_hvp_y)
 
 
-# x mod y = x - y floor(x / y): piecewise linear (zero second order), the floor's jumps aside.
-mod = Primitive("mod", operator.mod, linear=True)
+# x mod y = x - y floor(x / y): piecewise linear (no hvp rule: zero second order), the floor's
+# jumps aside.
+mod = Primitive("mod", operator.mod)
 defvjp(mod, lambda g, ans, x, y: unbroadcast(g, x),
        lambda g, ans, x, y: unbroadcast(-g * np.floor(np.divide(x, y)), y))
 defjvp(mod, lambda d, ans, x, y: broadcast(d, ans),
@@ -145,13 +146,14 @@ def _balanced_mask(x, y, greater):
     return wins + 0.5 * (x == y)
 
 
-maximum = Primitive("maximum", np.maximum, linear=True)   # piecewise linear: no second order
+# piecewise linear: no hvp rule (zero second order)
+maximum = Primitive("maximum", np.maximum)
 defvjp(maximum, lambda g, ans, x, y: unbroadcast(g * _balanced_mask(x, y, True), x),
        lambda g, ans, x, y: unbroadcast(g * _balanced_mask(y, x, True), y))
 defjvp(maximum, lambda d, ans, x, y: broadcast(d * _balanced_mask(x, y, True), ans),
        lambda d, ans, x, y: broadcast(d * _balanced_mask(y, x, True), ans))
 
-minimum = Primitive("minimum", np.minimum, linear=True)
+minimum = Primitive("minimum", np.minimum)
 defvjp(minimum, lambda g, ans, x, y: unbroadcast(g * _balanced_mask(x, y, False), x),
        lambda g, ans, x, y: unbroadcast(g * _balanced_mask(y, x, False), y))
 defjvp(minimum, lambda d, ans, x, y: broadcast(d * _balanced_mask(x, y, False), ans),
@@ -161,7 +163,7 @@ defjvp(minimum, lambda d, ans, x, y: broadcast(d * _balanced_mask(x, y, False), 
 # -- elementwise unary functions: f, f'(x, ans), f''(x, ans) -----------------------------------
 def defunary(name, fun, first, second=None):
     """Register an elementwise function from its first and second derivatives."""
-    prim = Primitive(name, fun, linear=second is None)
+    prim = Primitive(name, fun)
     defvjp(prim, lambda g, ans, x: g * first(x, ans))
     defjvp(prim, lambda d, ans, x: d * first(x, ans))
     if second is not None:
@@ -255,7 +257,7 @@ defhvp(outer, lambda g, dargs, ans, dans, a, b:
        lambda g, dargs, ans, dans, a, b:
        None if dargs[0] is None else np.reshape(np.ravel(dargs[0]) @ g, np.shape(b)))
 
-trace = Primitive("trace", lambda x: float(np.trace(x)), linear=True)
+trace = Primitive("trace", lambda x: float(np.trace(x)))
 defneeds(trace, needs_nothing)
 defvjp(trace, lambda g, ans, x: g * np.eye(*np.shape(x)))
 defjvp(trace, lambda d, ans, x: float(np.trace(d)))
@@ -273,17 +275,17 @@ def _sum_vjp(g, ans, x, axis=None, keepdims=False):
     return np.broadcast_to(g, shape).copy() if shape else float(g)
 
 
-local_sum = Primitive("sum", _sum, linear=True)
+local_sum = Primitive("sum", _sum)
 defneeds(local_sum, needs_nothing)
 defvjp(local_sum, _sum_vjp)
 defjvp(local_sum, lambda d, ans, x, axis=None, keepdims=False: _sum(d, axis, keepdims))
 
-reshape = Primitive("reshape", lambda x, shape: _as_float(np.reshape(x, shape)), linear=True)
+reshape = Primitive("reshape", lambda x, shape: _as_float(np.reshape(x, shape)))
 defneeds(reshape, needs_nothing)
 defvjp(reshape, lambda g, ans, x, shape: np.reshape(g, np.shape(x)) if np.ndim(x) else float(g))
 defjvp(reshape, lambda d, ans, x, shape: _as_float(np.reshape(d, shape)))
 
-transpose = Primitive("transpose", lambda x, axes=None: np.transpose(x, axes), linear=True)
+transpose = Primitive("transpose", lambda x, axes=None: np.transpose(x, axes))
 defneeds(transpose, needs_nothing)
 defvjp(transpose, lambda g, ans, x, axes=None:
        np.transpose(g, None if axes is None else np.argsort(axes)))
@@ -300,7 +302,7 @@ def _getitem_vjp(g, ans, x, index):
     return out
 
 
-getitem = Primitive("getitem", _getitem, linear=True)
+getitem = Primitive("getitem", _getitem)
 defneeds(getitem, needs_nothing)
 defvjp(getitem, _getitem_vjp)
 defjvp(getitem, lambda d, ans, x, index: _getitem(d, index))
@@ -324,14 +326,14 @@ def _zero_at(g, index):
     return out
 
 
-index_set = Primitive("at[].set", _index_set, linear=True)
+index_set = Primitive("at[].set", _index_set)
 defneeds(index_set, needs_nothing)
 defvjp(index_set, lambda g, ans, x, v, index: _zero_at(g, index),
        lambda g, ans, x, v, index: unbroadcast(np.asarray(g)[index], v))
 defjvp(index_set, lambda d, ans, x, v, index: _zero_at(d, index),
        lambda d, ans, x, v, index: _index_set(np.zeros(np.shape(ans)), d, index))
 
-index_add = Primitive("at[].add", _index_add, linear=True)
+index_add = Primitive("at[].add", _index_add)
 defneeds(index_add, needs_nothing)
 defvjp(index_add, lambda g, ans, x, v, index: g,
        lambda g, ans, x, v, index: unbroadcast(np.asarray(g)[index], v))
@@ -348,15 +350,14 @@ def _split_along(g, argnum, args, axis):
     return np.asarray(g)[tuple(index)]
 
 
-concatenate = Primitive("concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis),
-                        linear=True)
+concatenate = Primitive("concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis))
 defneeds(concatenate, needs_nothing)
 defvjp_argnum(concatenate, lambda argnum, g, ans, *xs, axis=0:
               _split_along(g, argnum, xs, axis))
 defjvp_argnum(concatenate, lambda argnum, d, ans, *xs, axis=0: np.concatenate(
     [d if i == argnum else np.zeros(np.shape(x)) for i, x in enumerate(xs)], axis=axis))
 
-stack = Primitive("stack", lambda *xs, axis=0: np.stack(xs, axis=axis), linear=True)
+stack = Primitive("stack", lambda *xs, axis=0: np.stack(xs, axis=axis))
 defneeds(stack, needs_nothing)
 defvjp_argnum(stack, lambda argnum, g, ans, *xs, axis=0: _as_float(np.take(g, argnum, axis=axis)))
 defjvp_argnum(stack, lambda argnum, d, ans, *xs, axis=0: np.stack(
@@ -367,14 +368,14 @@ def _where(cond, x, y):
     return _as_float(np.where(cond, x, y)) if np.ndim(cond) == 0 else np.where(cond, x, y)
 
 
-where = Primitive("where", _where, linear=True)
+where = Primitive("where", _where)
 defneeds(where, needs_nothing)
 defvjp(where, None, lambda g, ans, c, x, y: unbroadcast(np.where(c, g, 0.0), x),
        lambda g, ans, c, x, y: unbroadcast(np.where(c, 0.0, g), y), argnums=(0, 1, 2))
 defjvp(where, None, lambda d, ans, c, x, y: broadcast(np.where(c, d, 0.0), ans),
        lambda d, ans, c, x, y: broadcast(np.where(c, 0.0, d), ans), argnums=(0, 1, 2))
 
-identity = Primitive("copy", lambda x: np.array(x) if np.ndim(x) else x, linear=True)
+identity = Primitive("copy", lambda x: np.array(x) if np.ndim(x) else x)
 defneeds(identity, needs_nothing)
 defvjp(identity, lambda g, ans, x: g)
 defjvp(identity, lambda d, ans, x: d)

@@ -17,7 +17,8 @@ Rule signatures (``args`` are the call's plain positional values, ``kw`` its key
 * jvp  ``(d, ans, *args, **kw)`` → tangent of the output due to tangent ``d`` of that argument;
 * hvp  ``(g, dargs, ans, dans, *args, **kw)`` → the second-order term of that argument's adjoint,
   i.e. the derivative of its vjp in the direction of all argument tangents ``dargs`` (None for
-  zero) and output tangent ``dans``. Linear primitives have none (``linear=True``).
+  zero) and output tangent ``dans``. A primitive whose second-order term is zero (linear and
+  piecewise-linear ones) registers no hvp rule.
 
 A ``reduces`` primitive sums over ranks (its forward and jvp call crk.parallel collectives; its
 inputs are distributed, its output replicated).
@@ -27,16 +28,15 @@ inputs are distributed, its output replicated).
 class Primitive:
     """A differentiable operation: ``fun`` plus rule tables indexed by argument position."""
 
-    __slots__ = ("name", "fun", "vjps", "jvps", "hvps", "linear", "reduces", "value_needs",
+    __slots__ = ("name", "fun", "vjps", "jvps", "hvps", "reduces", "value_needs",
                  "_needs_cache")
 
-    def __init__(self, name, fun, linear=False, reduces=False):
+    def __init__(self, name, fun, reduces=False):
         self.name = name
         self.fun = fun
         self.vjps = {}
         self.jvps = {}
         self.hvps = {}
-        self.linear = linear
         self.reduces = reduces
         self.value_needs = None     # see defneeds; None: every argument value and the output
         self._needs_cache = {}

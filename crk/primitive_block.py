@@ -85,7 +85,7 @@ class PrimitiveBlock(Block):
         args = self._values()
         deps = self._dependencies
         dep_pos = self.dep_pos
-        second_order = hessian and g is not None and not prim.linear
+        second_order = hessian and g is not None and bool(prim.hvps)
         if second_order:
             dargs = [None] * len(args)
             for k, pos in enumerate(dep_pos):

@@ -20,7 +20,7 @@ def _reduced(value, comm):
 global_sum = Primitive("sum over ranks",
                        lambda x, comm, axis=None, keepdims=False:
                        _reduced(_sum(x, axis, keepdims), comm),
-                       linear=True, reduces=True)
+                       reduces=True)
 defvjp(global_sum, lambda g, ans, x, comm, axis=None, keepdims=False:
        _sum_vjp(g, ans, x, axis, keepdims))
 defjvp(global_sum, lambda d, ans, x, comm, axis=None, keepdims=False:

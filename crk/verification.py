@@ -10,21 +10,15 @@ Every check leaves the reduced function (and its tape) at ``m``. All checks are 
 import numpy as np
 
 from .enlist import Enlist
-from .overloaded_type import OverloadedType
+from .overloaded_type import plain_value
 from .parallel.collective import sum_over_ranks
 from .reduced import ReducedFunctional
 
 DEFAULT_EPSILONS = tuple(0.01 / 2 ** i for i in range(5))
 
 
-def _plain(v):
-    if isinstance(v, OverloadedType):
-        return v._ad_create_checkpoint()
-    return v
-
-
 def _flatten_plain(values):
-    return [np.ravel(np.asarray(_plain(v), dtype=float)) for v in values]
+    return [np.ravel(np.asarray(plain_value(v), dtype=float)) for v in values]
 
 
 def _directions(rf, h):
@@ -62,7 +56,7 @@ def _inner_controls(rf, a, b):
 def _output_norm(rf, values):
     total = 0.0
     for bv, v in zip(rf._output_bvs, values):
-        local = float(np.sum(np.square(_plain(v))))
+        local = float(np.sum(np.square(plain_value(v))))
         total += sum_over_ranks(local, bv.comm) if bv.distributed else local
     return float(np.sqrt(total))
 
@@ -70,7 +64,7 @@ def _output_norm(rf, values):
 def _output_inner(rf, a, b):
     total = 0.0
     for bv, x, y in zip(rf._output_bvs, a, b):
-        local = float(np.vdot(np.asarray(_plain(x)), np.asarray(_plain(y))))
+        local = float(np.vdot(np.asarray(plain_value(x)), np.asarray(plain_value(y))))
         total += sum_over_ranks(local, bv.comm) if bv.distributed else local
     return total
 
@@ -114,8 +108,9 @@ def taylor_to_dict(rf, m, h, epsilons=DEFAULT_EPSILONS, seed=1234):
     try:
         if scalar:
             dJdm = Enlist(rf.derivative())
-            first = _inner_controls(rf, [_plain(d) for d in dJdm], h)
-            second = _inner_controls(rf, [_plain(x) for x in Enlist(rf.hessian(C(h)))], h)
+            first = _inner_controls(rf, [plain_value(d) for d in dJdm], h)
+            second = _inner_controls(
+                rf, [plain_value(x) for x in Enlist(rf.hessian(C(h)))], h)
             for eps in epsilons:
                 Jp = float(rf(C([x + eps * d for x, d in zip(m, h)])))
                 diff = Jp - float(F0[0])
@@ -128,16 +123,16 @@ def taylor_to_dict(rf, m, h, epsilons=DEFAULT_EPSILONS, seed=1234):
             O = rf.outputs.delist
             Jh = Enlist(rf.jac_action(C(h)))
             adj = Enlist(rf.adj_jac_action(O(w)))
-            first = _inner_controls(rf, [_plain(a) for a in adj], h)
-            second = _inner_controls(rf, [_plain(x) for x in Enlist(rf.hess_action(C(h), O(w)))],
-                                     h)
+            first = _inner_controls(rf, [plain_value(a) for a in adj], h)
+            second = _inner_controls(
+                rf, [plain_value(x) for x in Enlist(rf.hess_action(C(h), O(w)))], h)
             phi0 = _output_inner(rf, w, F0)
             for eps in epsilons:
                 Fp = Enlist(rf(C([x + eps * d for x, d in zip(m, h)])))
-                diff = [_plain(a) - _plain(b) for a, b in zip(Fp, F0)]
+                diff = [plain_value(a) - plain_value(b) for a, b in zip(Fp, F0)]
                 results["R0"].append(_output_norm(rf, diff))
                 results["R1"].append(_output_norm(
-                    rf, [d - eps * _plain(t) for d, t in zip(diff, Jh)]))
+                    rf, [d - eps * plain_value(t) for d, t in zip(diff, Jh)]))
                 dphi = _output_inner(rf, w, Fp) - phi0
                 results["R1_adjoint"].append(abs(dphi - eps * first))
                 results["R2"].append(abs(dphi - eps * first - 0.5 * eps ** 2 * second))
@@ -162,7 +157,8 @@ def taylor_test(rf, m, h, dJdm=None, Hm=0.0, epsilons=DEFAULT_EPSILONS):
     try:
         if isinstance(rf, ReducedFunctional):
             if dJdm is None:
-                dJdm = _inner_controls(rf, [_plain(d) for d in Enlist(rf.derivative())], h)
+                dJdm = _inner_controls(
+                    rf, [plain_value(d) for d in Enlist(rf.derivative())], h)
             for eps in epsilons:
                 Jp = float(rf(C([x + eps * d for x, d in zip(m, h)])))
                 residuals.append(abs(Jp - float(F0[0]) - eps * float(dJdm)
@@ -171,8 +167,9 @@ def taylor_test(rf, m, h, dJdm=None, Hm=0.0, epsilons=DEFAULT_EPSILONS):
             Jh = Enlist(rf.jac_action(C(h)))
             for eps in epsilons:
                 Fp = Enlist(rf(C([x + eps * d for x, d in zip(m, h)])))
-                residuals.append(_output_norm(rf, [_plain(a) - _plain(b) - eps * _plain(t)
-                                                   for a, b, t in zip(Fp, F0, Jh)]))
+                residuals.append(_output_norm(
+                    rf, [plain_value(a) - plain_value(b) - eps * plain_value(t)
+                         for a, b, t in zip(Fp, F0, Jh)]))
     finally:
         rf(C(m))
     return min(convergence_rates(residuals, epsilons))
@@ -188,6 +185,6 @@ def check_duality(rf, m_dot, adj_outputs=None, seed=1234):
         rf._plain_outputs(adj_outputs, "adj_outputs")
     lhs = _output_inner(rf, w, Enlist(rf.jac_action(rf.controls.delist(m_dot))))
     adj = Enlist(rf.adj_jac_action(rf.outputs.delist(w)))
-    rhs = _inner_controls(rf, [_plain(a) for a in adj], m_dot)
+    rhs = _inner_controls(rf, [plain_value(a) for a in adj], m_dot)
     scale = max(abs(lhs), abs(rhs), np.finfo(float).tiny)
     return abs(lhs - rhs) / scale
