@@ -1,9 +1,9 @@
 """AdjFloat: a replicated Python float whose arithmetic is recorded (pyadjoint's name)."""
 from . import numpy_rules as R
 from .block_variable import BlockVariable
-from .overloaded_type import OverloadedType, plain_value, register_overloaded_type
-from . import recording
-from .recording import apply, apply_scalar
+from .overloaded_type import (OverloadedType, plain_value, register_overloaded_type,
+                              register_result_types)
+from .recording import apply, apply2
 
 
 class AdjFloat(float, OverloadedType):
@@ -36,40 +36,40 @@ class AdjFloat(float, OverloadedType):
 
     # recorded arithmetic
     def __add__(self, other):
-        return apply_scalar(R.add, self, other)
+        return apply2(R.add, self, other)
 
     def __radd__(self, other):
-        return apply_scalar(R.add, other, self)
+        return apply2(R.add, other, self)
 
     def __sub__(self, other):
-        return apply_scalar(R.subtract, self, other)
+        return apply2(R.subtract, self, other)
 
     def __rsub__(self, other):
-        return apply_scalar(R.subtract, other, self)
+        return apply2(R.subtract, other, self)
 
     def __mul__(self, other):
-        return apply_scalar(R.multiply, self, other)
+        return apply2(R.multiply, self, other)
 
     def __rmul__(self, other):
-        return apply_scalar(R.multiply, other, self)
+        return apply2(R.multiply, other, self)
 
     def __truediv__(self, other):
-        return apply_scalar(R.divide, self, other)
+        return apply2(R.divide, self, other)
 
     def __rtruediv__(self, other):
-        return apply_scalar(R.divide, other, self)
+        return apply2(R.divide, other, self)
 
     def __pow__(self, other):
-        return apply_scalar(R.power, self, other)
+        return apply2(R.power, self, other)
 
     def __rpow__(self, other):
-        return apply_scalar(R.power, other, self)
+        return apply2(R.power, other, self)
 
     def __mod__(self, other):
-        return apply_scalar(R.mod, self, other)
+        return apply2(R.mod, self, other)
 
     def __rmod__(self, other):
-        return apply_scalar(R.mod, other, self)
+        return apply2(R.mod, other, self)
 
     # Floor division is piecewise constant (zero derivative): a plain, unrecorded float.
     def __floordiv__(self, other):
@@ -104,5 +104,5 @@ class AdjFloat(float, OverloadedType):
         return (AdjFloat, (float(self),))
 
 
-recording._AdjFloat = AdjFloat
+register_result_types(scalar=AdjFloat)
 register_overloaded_type(float, lambda v, comm=None, distributed=False: AdjFloat(v))

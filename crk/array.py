@@ -11,13 +11,13 @@ import numpy as np
 
 from . import numpy_api as api
 from . import numpy_rules as R
-from . import recording
 from .adjfloat import AdjFloat
-from .block_variable import BlockVariable, drop_value
-from .overloaded_type import OverloadedType, plain_value, register_overloaded_type
+from .block_variable import BlockVariable
+from .lifetime import object_released
+from .overloaded_type import (OverloadedType, plain_value, register_overloaded_type,
+                              register_result_types)
 from .parallel.comm import resolve_comm
 from .recording import apply, apply2
-
 
 
 class ndarray(OverloadedType):
@@ -52,14 +52,14 @@ class ndarray(OverloadedType):
         return self
 
     def __del__(self):
-        # The user's object is gone, so no new block can read this value. If no recorded rule
-        # reads it either, the tape keeps only its shape (replays recompute it when needed).
+        # The user's object is gone, so no new block can read this value; crk.lifetime decides
+        # whether the tape keeps it (the test here only spares that call for kept values).
         try:
             bv = self._bv
         except AttributeError:       # construction failed half-way
             return
         if bv is not None and not bv.keep and bv.checkpoint is self._value:
-            drop_value(bv, self._value)
+            object_released(bv, self._value)
 
     # -- OverloadedType ----------------------------------------------------------------------
     def _ad_create_checkpoint(self):
@@ -254,19 +254,22 @@ def _stack_nested(values):
     return values
 
 
-def array(values, comm=None, distributed=False, dtype=None):
+def array(values, *, comm=None, distributed=False, dtype=None):
     """Create a recorded numpy array (crk.ndarray).
 
     ``values``: anything ``numpy.array`` accepts (a generator is consumed); recorded values
     inside lists are stacked on the tape. ``distributed=True``: ``values`` is this rank's piece
-    along axis 0 of a distributed array on ``comm`` (default COMM_WORLD). A replicated array
-    (the default) must hold the same value on every rank; ``comm`` is then optional.
-    ``dtype``: a floating dtype (default float64; integer input becomes float64).
+    along axis 0 of a distributed array on ``comm`` (keyword-only; an mpi4py communicator,
+    default COMM_WORLD). A replicated array (the default) must hold the same value on every
+    rank; ``comm`` is then optional. ``dtype``: a floating dtype (default float64; integer
+    input becomes float64). Not collective.
     """
     if hasattr(values, "__next__"):
         values = list(values)
     if distributed:
-        comm = resolve_comm(comm)
+        comm = resolve_comm(comm, "crk.array()")
+    elif comm is not None:
+        resolve_comm(comm, "crk.array()")
     if isinstance(values, ndarray):
         if values._ad_distributed != bool(distributed):
             kind = "distributed" if values.distributed else "replicated"
@@ -290,7 +293,7 @@ def array(values, comm=None, distributed=False, dtype=None):
     return ndarray._owning(value, bool(distributed), comm)
 
 
-def _wrap_output(value, distributed, comm):
+def wrap_result(value, distributed, comm):
     """Wrap a primitive's plain result: AdjFloat for replicated scalars, else crk.ndarray."""
     if not distributed and (type(value) is float or np.ndim(value) == 0):
         out = AdjFloat(value)
@@ -300,13 +303,12 @@ def _wrap_output(value, distributed, comm):
     if value.dtype.kind != "f":
         return value                       # integer/boolean results are not differentiable
     out = ndarray._owning(value, distributed, comm)
-    # keep stays True unless a recorded block says no rule reads it (recording.apply).
+    # keep stays True unless a recorded block says no rule reads it (crk.lifetime.keep_read_values).
     out._bv = BlockVariable(out._value, distributed, comm)
     return out
 
 
-recording._wrap_output = _wrap_output
-recording._NDArray = ndarray
+register_result_types(array=ndarray, wrap=wrap_result)
 register_overloaded_type(np.ndarray, lambda v, comm=None, distributed=False:
                          array(v, comm=comm, distributed=distributed))
 register_overloaded_type((int, np.floating, np.integer),

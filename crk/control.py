@@ -1,6 +1,7 @@
 """Control: a recorded value declared as an input the reduced function varies."""
 import numpy as np
 
+from .lifetime import pin
 from .overloaded_type import OverloadedType
 from .parallel.collective import sum_over_ranks
 
@@ -23,7 +24,7 @@ class Control:
         self.control = control
         bv = self.block_variable = control.block_variable
         value = control._ad_create_checkpoint()
-        bv.keep = True                 # a control's value is the point the tape is at
+        pin(bv)                        # a control's value is the point the tape is at
         bv.reattach(value)             # dropped or freed: the object still has it
         self._shape = np.shape(value)
 

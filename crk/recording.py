@@ -2,19 +2,19 @@
 
 This is the hot path of the tape (every recorded operation passes here), so it is written for
 speed: :func:`apply2` handles the arithmetic of AdjFloats, crk arrays and Python numbers
-directly, everything else goes through the general :func:`apply`.
+directly, everything else goes through the general :func:`apply`. The value types are not
+imported (their operators call this module): they are read from the registration table
+:data:`crk.overloaded_type.result_types`. Which values are kept is asked of
+:mod:`crk.lifetime`.
 """
 import numpy as np
 
-from .block_variable import BlockVariable, ShapeStub
-from .overloaded_type import OverloadedType
+from .block_variable import BlockVariable
+from .lifetime import ShapeStub, keep_read_values
+from .overloaded_type import OverloadedType, result_types
 from .parallel.comm import comms_compatible, describe_comm
-from .primitive_block import _NO_KWARGS, PrimitiveBlock
+from .primitive_block import NO_KWARGS, PrimitiveBlock
 from .tape import _annotating, _working_tape, get_working_tape
-
-_wrap_output = None   # set by crk.array: (value, distributed, comm) -> overloaded object
-
-
 
 
 def apply(prim, args, kwargs=None):
@@ -25,7 +25,7 @@ def apply(prim, args, kwargs=None):
     This is the recording hot path: keep it lean.
     """
     if kwargs is None:
-        kwargs = _NO_KWARGS
+        kwargs = NO_KWARGS
     values = list(args)
     deps = []
     dep_pos = []
@@ -69,17 +69,14 @@ def apply(prim, args, kwargs=None):
     local = distributed
     if prim.reduces:
         distributed = False
-    out = _wrap_output(ans, distributed, comm)
+    out = result_types.wrap(ans, distributed, comm)
     if not _annotating.get() or not isinstance(out, OverloadedType):
         return out
     for pos in dep_pos:
         values[pos] = None          # the block reads dependencies from their checkpoints
     out_bv = out._bv
     dep_pos = tuple(dep_pos)
-    positions, out_bv.keep = prim.needs(dep_pos)
-    for bv, pos in zip(deps, dep_pos):
-        if pos in positions:
-            bv.keep = True
+    keep_read_values(prim, deps, dep_pos, out_bv)
     _record(prim, tuple(deps), tuple(values), kwargs, dep_pos, out_bv,
             type(out_bv.checkpoint) is float, comm if local else None)
     return out
@@ -108,8 +105,8 @@ def _record(prim, deps, args, kwargs, dep_pos, out_bv, scalar_out, local_comm):
     # Tape.add_block, inlined: one Python call less per recorded operation
     blocks = tape._blocks
     blocks.append(block)
-    if tape.timeline is not None:
-        tape.timeline.block_added(block, len(blocks) - 1)
+    if tape.observers:
+        tape.notify_observers(block, len(blocks) - 1)
 
 
 _SCALAR_TYPES = (float, int)
@@ -122,10 +119,13 @@ def apply2(prim, a, b):
     Handles AdjFloats, crk arrays and Python numbers sharing one communicator; everything else
     (numpy constants, other types, mismatched communicators, errors) goes through :func:`apply`.
     """
+    types = result_types
+    array_type = types.array
+    scalar_type = types.scalar
     ta, tb = type(a), type(b)
-    a_array, b_array = ta is _NDArray, tb is _NDArray
-    a_rec = a_array or ta is _AdjFloat
-    b_rec = b_array or tb is _AdjFloat
+    a_array, b_array = ta is array_type, tb is array_type
+    a_rec = a_array or ta is scalar_type
+    b_rec = b_array or tb is scalar_type
     if not ((a_rec or ta in _SCALAR_TYPES) and (b_rec or tb in _SCALAR_TYPES)):
         return apply(prim, (a, b))
     comm = None
@@ -150,11 +150,11 @@ def apply2(prim, a, b):
     except (ValueError, TypeError):
         return apply(prim, (a, b))           # recomputes and raises with a described call
     if a_array or b_array:
-        out, out_bv = _new_array(ans, distributed, comm)
+        out, out_bv = _new_array(ans, distributed, comm, array_type)
         scalar_out = False
     else:
         ans = float(ans)
-        out = float.__new__(_AdjFloat, ans)
+        out = float.__new__(scalar_type, ans)
         out._bv = out_bv = BlockVariable(ans)
         scalar_out = True
     if not _annotating.get():
@@ -179,36 +179,26 @@ def apply2(prim, a, b):
         if c is None or type(c) is ShapeStub:
             bvb.checkpoint = vb
         deps, args, dep_pos = (bvb,), (va, None), _POS_1
-    if not scalar_out:
-        positions, out_bv.keep = prim.needs(dep_pos)
-        for bv, pos in zip(deps, dep_pos):
-            if pos in positions:
-                bv.keep = True
-    _record(prim, deps, args, _NO_KWARGS, dep_pos, out_bv, scalar_out,
+    if not scalar_out:                       # scalars are never dropped
+        keep_read_values(prim, deps, dep_pos, out_bv)
+    _record(prim, deps, args, NO_KWARGS, dep_pos, out_bv, scalar_out,
             comm if distributed else None)
     return out
 
 
-def _new_array(value, distributed, comm):
+def _new_array(value, distributed, comm, array_type):
     """A crk.ndarray (and its BlockVariable) around a fresh result of an arithmetic op."""
     if type(value) is not np.ndarray or value.dtype.kind != "f" or \
             (value.ndim == 0 and not distributed):
-        out = _wrap_output(value, distributed, comm)
+        out = result_types.wrap(value, distributed, comm)
         return out, out._bv
     value.flags.writeable = False
-    out = _NDArray.__new__(_NDArray)
+    out = array_type.__new__(array_type)
     out._value = value
     out._ad_distributed = distributed
     out._ad_comm = comm
     out._bv = bv = BlockVariable(value, distributed, comm)
     return out, bv
-
-
-apply_scalar = apply2          # the scalar hot path is the same function
-
-
-_AdjFloat = None   # set by crk.adjfloat (avoids an import cycle)
-_NDArray = None    # set by crk.array
 
 
 def _may_change(a):

@@ -69,7 +69,7 @@ def run_config(steps, size, snapshots):
     grad = float(rf.derivative())
     gradient = time.perf_counter() - t1
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    timeline = tape.timeline
+    timeline = tape.checkpoint_manager
     return {
         "snapshots": snapshots, "forward_s": forward, "gradient_s": gradient,
         "total_s": forward + gradient, "gradient": grad,

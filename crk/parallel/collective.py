@@ -118,16 +118,17 @@ def max_over_ranks(value, comm):
 
 
 class collective_section:
-    """``with collective_section(comm):`` — a block of user code that all ranks of ``comm`` run.
+    """``with collective_section(comm=comm):`` — a block of user code that all ranks of ``comm``
+    (keyword-only, default COMM_WORLD) run.
 
     If the block raises on some ranks, those ranks call :func:`agree` with their exception on the
     way out, which matches the agreement that every crk collective (and the end of this section)
     performs on the other ranks, so every rank raises instead of hanging. Collective.
     """
 
-    def __init__(self, comm=None, where="a collective section"):
+    def __init__(self, *, comm=None, where="a collective section"):
         from .comm import resolve_comm
-        self.comm = resolve_comm(comm)
+        self.comm = resolve_comm(comm, "collective_section()")
         self.where = where
 
     def __enter__(self):

@@ -99,13 +99,13 @@ def test_schedule_matches_store_all(name, pattern, comm, assert_replicated):
 def test_revolve_forward_steps_are_optimal(n, s):
     tape, rf, _ = record(Revolve(n, s), n, size=2)
     rf.derivative()
-    assert tape.timeline.forward_steps == optimal_forward_steps(n, s)
+    assert tape.checkpoint_manager.forward_steps == optimal_forward_steps(n, s)
     assert {(10, 3): 25, (20, 3): 65, (50, 5): 172, (100, 10): 322}[(n, s)] == \
         optimal_forward_steps(n, s)
-    before = tape.timeline.forward_steps
+    before = tape.checkpoint_manager.forward_steps
     rf([0.5, np.ones(2)])
     rf.derivative()                                     # a new cycle costs the same
-    assert tape.timeline.forward_steps - before == optimal_forward_steps(n, s)
+    assert tape.checkpoint_manager.forward_steps - before == optimal_forward_steps(n, s)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13])
@@ -117,8 +117,8 @@ def test_schedule_grid(n, s):
     tape, rf, _ = record(Revolve(n, s), n, size=3, pattern="nasty")
     for x, y in zip(plain(rf.derivative()), plain(ref.derivative())):
         np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-15)
-    assert tape.timeline.forward_steps == optimal_forward_steps(n, min(s, max(n - 1, 1)))
-    assert tape.timeline.storage.max_held <= s
+    assert tape.checkpoint_manager.forward_steps == optimal_forward_steps(n, min(s, max(n - 1, 1)))
+    assert tape.checkpoint_manager.storage.max_held <= s
 
 
 def test_online_loop_of_unknown_length():
@@ -135,7 +135,7 @@ def test_online_loop_of_unknown_length():
         return tape, rf
     tape, rf = run(Online(period=5, snapshots=2))
     _, ref = run(None)
-    assert tape.timeline.n_steps == ref.tape.timeline.n_steps > 10
+    assert tape.checkpoint_manager.n_steps == ref.tape.checkpoint_manager.n_steps > 10
     assert float(rf.derivative()) == pytest.approx(float(ref.derivative()), rel=1e-12)
     assert float(rf.hessian(1.0)) == pytest.approx(float(ref.hessian(1.0)), rel=1e-12)
 
@@ -336,7 +336,7 @@ def test_empty_online_loop_and_clear_keeps_the_schedule():
     assert float(rf.derivative()) == pytest.approx(4.0)
     tape = crk.Tape(checkpointing=Revolve(5, 1))
     tape.clear_tape()
-    assert tape.timeline.checkpointing and tape.timeline.schedule.n_steps == 5
+    assert tape.checkpoint_manager.checkpointing and tape.checkpoint_manager.schedule.n_steps == 5
 
 
 def test_checkpointed_blocks_release_their_linearisations(sine_function):

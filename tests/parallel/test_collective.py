@@ -80,17 +80,17 @@ def test_collective_section_surfaces_user_errors(comm):
     x = crk.array(np.ones(3), comm=comm, distributed=True)
     if comm.size == 1:
         with pytest.raises(ZeroDivisionError):
-            with collective_section(comm):
+            with collective_section(comm=comm):
                 1 / 0
         return
     if comm.rank == 0:
         with pytest.raises(ZeroDivisionError):
-            with collective_section(comm, where="user setup"):
+            with collective_section(comm=comm, where="user setup"):
                 1 / 0
     else:
         with pytest.raises(CollectiveError, match=r"rank 0: ZeroDivisionError in user setup.*"
                                                   r"stopped in a crk sum over ranks"):
-            with collective_section(comm, where="user setup"):
+            with collective_section(comm=comm, where="user setup"):
                 crk.sum(x)          # a crk collective the failing rank never reaches
     assert float(crk.sum(x)) == pytest.approx(3.0 * comm.size)
 
