@@ -61,11 +61,11 @@ def test_seed_point_map():
 
 
 @pytest.mark.parametrize("jit", [True, False], ids=["jit", "eager"])
-@pytest.mark.parametrize("checkpoint", [True, False], ids=["checkpoint", "residuals"])
+@pytest.mark.parametrize("remat", [True, False], ids=["remat", "residuals"])
 @pytest.mark.parametrize("form", ["batched", "per_point"])
-def test_taylor_two_outputs(form, checkpoint, jit):
+def test_taylor_two_outputs(form, remat, jit):
     rng = onp.random.default_rng(1)
-    pm = _maps(checkpoint=checkpoint, jit=jit)[form]
+    pm = _maps(remat=remat, jit=jit)[form]
     u, g, p = _data(11, rng)
     with crk.Tape():
         uc, gc, pc = crk.array(u), crk.array(g), crk.AdjFloat(p)
