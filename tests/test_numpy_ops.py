@@ -16,7 +16,6 @@ import pytest
 import crk
 from crk.parallel.collective import sum_over_ranks
 
-from conftest import split_range
 
 
 @dataclass
@@ -129,19 +128,19 @@ def _functional(case, args):
     return crk.sum(crk.sin(out)) + 0.1 * crk.sum(out * out)
 
 
-def _controls(case, data, comm, distributed):
+def _controls(case, data, comm, distributed, split=None):
     values = []
     for i, v in enumerate(data):
         if np.ndim(v) == 0:
             values.append(crk.AdjFloat(v))
         elif distributed and i not in case.replicated_args:
-            values.append(crk.array(v[split_range(len(v), comm)], comm=comm, distributed=True))
+            values.append(crk.array(v[split(len(v))], comm=comm, distributed=True))
         else:
             values.append(crk.array(v, comm=comm))
     return values
 
 
-def _directions(case, data, comm, distributed, seed=7):
+def _directions(case, data, split, distributed, seed=7):
     rng = np.random.default_rng([seed, zlib.crc32(case.name.encode())])
     dirs = []
     for i, v in enumerate(data):
@@ -149,7 +148,7 @@ def _directions(case, data, comm, distributed, seed=7):
         if np.ndim(v) == 0:
             d = float(d)
         elif distributed and i not in case.replicated_args:
-            d = d[split_range(len(v), comm)]
+            d = d[split(len(v))]
         dirs.append(d)
     return dirs
 
@@ -174,18 +173,18 @@ _OPERATION_RUNS = [pytest.param(case, distributed, id=f"{case.name}-{kind}")
 
 @pytest.mark.mpi
 @pytest.mark.parametrize("case,distributed", _OPERATION_RUNS)
-def test_operation(case, distributed, comm, assert_replicated):
+def test_operation(case, distributed, comm, split, assert_replicated):
     data = _data(case)
     with crk.Tape():
-        args = _controls(case, data, comm, distributed)
+        args = _controls(case, data, comm, distributed, split)
         J = _functional(case, args)
         rf = crk.ReducedFunctional(J, [crk.Control(a) for a in args])
-        rates = crk.taylor_to_dict(rf, args, _directions(case, data, comm, distributed))
+        rates = crk.taylor_to_dict(rf, args, _directions(case, data, split, distributed))
         assert min(rates["R0"]["Rate"]) > 0.9, rates["R0"]
         assert min(rates["R1"]["Rate"]) > 1.9, rates["R1"]
         assert min(rates["R2"]["Rate"]) > 2.9, rates["R2"]
         assert crk.check_duality(crk.ReducedFunction(J, [crk.Control(a) for a in args]),
-                                 _directions(case, data, comm, distributed, seed=3)) < 1e-12
+                                 _directions(case, data, split, distributed, seed=3)) < 1e-12
         grads = rf.derivative()
         assert_replicated(float(J))
         # Against the serial computation on the full data (same on every rank count).
@@ -222,11 +221,11 @@ def test_every_recorded_primitive_is_covered():
     assert prims - covered == set()
 
 
-def test_global_reductions_sum_over_ranks(comm):
+def test_global_reductions_sum_over_ranks(comm, split):
     """sum/mean/dot/norm of a distributed array are global; the count in mean too."""
     n = 11
     full = np.arange(n, dtype=float) + 1.0
-    x = crk.array(full[split_range(n, comm)], comm=comm, distributed=True)
+    x = crk.array(full[split(n)], comm=comm, distributed=True)
     assert float(crk.sum(x)) == pytest.approx(full.sum(), rel=1e-14)
     assert float(crk.mean(x)) == pytest.approx(full.mean(), rel=1e-14)
     assert float(crk.dot(x, x)) == pytest.approx(full @ full, rel=1e-14)

@@ -19,7 +19,7 @@ def test_import_has_no_side_effects():
 
 
 def test_public_surface():
-    """What the issues name is importable from ``crk`` and listed in ``crk.__all__`` (so
+    """The pyadjoint-style names are importable from ``crk`` and listed in ``crk.__all__`` (so
     ``from crk import *`` ports pyadjoint code)."""
     named = ["Tape", "get_working_tape", "set_working_tape", "stop_annotating", "Block",
              "OverloadedType", "BlockVariable", "AdjFloat", "array", "Control", "ReducedFunction",
@@ -257,8 +257,10 @@ def test_index_arrays_and_constant_views_are_copied():
         rf = crk.ReducedFunctional(J, crk.Control(x))
         assert float(rf(np.array([1.0, 2.0, 3.0]))) == pytest.approx(6.0 + 6.0)
         a = np.ones(2)
-        crk.ndarray(a)
+        wrapped = crk.ndarray(a)
         a[0] = 5.0                                   # still the caller's (writeable) array
+        assert a.flags.writeable and wrapped.value.tolist() == [1.0, 1.0]
+        assert not wrapped.value.flags.writeable
 
 
 def test_floor_division_and_mod():

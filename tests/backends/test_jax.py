@@ -23,10 +23,10 @@ def assert_taylor(rates):
             assert min(rates[key]["Rate"]) >= bound, (key, rates[key])
 
 
-def test_seed_example():
+def test_crikit_example():
     import numpy
-    numpy.random.seed(3)                   # reproducible; the seed's code follows verbatim
-    # --- the seed, with only its imports changed to crk ---
+    numpy.random.seed(3)                   # reproducible; CRIKit's example follows verbatim
+    # --- CRIKit's overload_jax example, with only its imports changed to crk ---
     from jax import numpy as np
     import numpy as onp
     from crk import array, overload_jax, ReducedFunction, taylor_test, Control

@@ -19,7 +19,7 @@ def assert_taylor(rates):
             assert min(rates[key]["Rate"]) >= bound, (key, rates[key])
 
 
-# The seed's p-Laplacian flux, in jax.numpy
+# CRIKit's p-Laplacian flux example, in jax.numpy
 @point_map(((-1,), (-1, 2), ()), (-1, 2), bare=True)
 def flux(u, g, p):
     mu = (jnp.sum(g * g, axis=1) + 1.e-12) ** ((p - 2.) / 2.)

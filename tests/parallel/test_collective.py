@@ -5,7 +5,6 @@ import pytest
 
 import crk
 from crk.parallel import CollectiveError, collective_section
-from conftest import split_range
 
 
 class FaultyBlock(crk.Block):
@@ -46,10 +45,10 @@ def _faulty(x):
 
 @pytest.mark.mpi
 @pytest.mark.parametrize("where", ["recompute", "tlm", "adjoint"])
-def test_failure_on_one_rank_raises_everywhere(comm, where):
+def test_failure_on_one_rank_raises_everywhere(comm, split, where):
     n = 10
     with crk.Tape():
-        x = crk.array(np.linspace(0, 1, n)[split_range(n, comm)], comm=comm, distributed=True)
+        x = crk.array(np.linspace(0, 1, n)[split(n)], comm=comm, distributed=True)
         y = _faulty(np.sin(x))
         J = crk.sum(y * y)          # a collective after the faulty block
         rf = crk.ReducedFunctional(J, crk.Control(x))
@@ -71,7 +70,7 @@ def test_failure_on_one_rank_raises_everywhere(comm, where):
         xs = np.linspace(0, 1, n)
         assert float(rf(x)) == pytest.approx(float(np.sum(np.sin(xs) ** 2)), rel=1e-12)
         np.testing.assert_allclose(rf.derivative().value,
-                                   (2 * np.sin(xs) * np.cos(xs))[split_range(n, comm)],
+                                   (2 * np.sin(xs) * np.cos(xs))[split(n)],
                                    rtol=1e-12)
 
 
