@@ -111,6 +111,7 @@ def _record(prim, deps, args, kwargs, dep_pos, out_bv, scalar_out, local_comm):
 
 _SCALAR_TYPES = (float, int)
 _POS_01, _POS_0, _POS_1 = (0, 1), (0,), (1,)
+_NO_VALUES = (None, None)
 
 
 def apply2(prim, a, b):
@@ -119,9 +120,8 @@ def apply2(prim, a, b):
     Handles AdjFloats, crk arrays and Python numbers sharing one communicator; everything else
     (numpy constants, other types, mismatched communicators, errors) goes through :func:`apply`.
     """
-    types = result_types
-    array_type = types.array
-    scalar_type = types.scalar
+    array_type = result_types.array
+    scalar_type = result_types.scalar
     ta, tb = type(a), type(b)
     a_array, b_array = ta is array_type, tb is array_type
     a_rec = a_array or ta is scalar_type
@@ -159,30 +159,51 @@ def apply2(prim, a, b):
         scalar_out = True
     if not _annotating.get():
         return out
-    # (BlockVariable.reattach inlined: the checkpoint is re-attached if freed or stubbed)
+    # The block is built here rather than by _record (one call and one tuple less per
+    # operation); BlockVariable.reattach is inlined: a freed or stubbed checkpoint gets the
+    # object's value back.
+    block = PrimitiveBlock.__new__(PrimitiveBlock)
     if a_rec:
         bva = a._bv or a.create_block_variable()
         c = bva.checkpoint
         if c is None or type(c) is ShapeStub:
             bva.checkpoint = va
+        block.dep0 = bva
         if b_rec:
             bvb = b._bv or b.create_block_variable()
             c = bvb.checkpoint
             if c is None or type(c) is ShapeStub:
                 bvb.checkpoint = vb
-            deps, args, dep_pos = (bva, bvb), (None, None), _POS_01
+            block.dep1 = bvb
+            block.args = _NO_VALUES
+            dep_pos = _POS_01
         else:
-            deps, args, dep_pos = (bva,), (None, vb), _POS_0
+            block.dep1 = None
+            block.args = (None, vb)
+            dep_pos = _POS_0
     else:
         bvb = b._bv or b.create_block_variable()
         c = bvb.checkpoint
         if c is None or type(c) is ShapeStub:
             bvb.checkpoint = vb
-        deps, args, dep_pos = (bvb,), (va, None), _POS_1
+        block.dep0 = bvb
+        block.dep1 = None
+        block.args = (va, None)
+        dep_pos = _POS_1
     if not scalar_out:                       # scalars are never dropped
-        keep_read_values(prim, deps, dep_pos, out_bv)
-    _record(prim, deps, args, NO_KWARGS, dep_pos, out_bv, scalar_out,
-            comm if distributed else None)
+        keep_read_values(prim, block._dependencies, dep_pos, out_bv)
+    block.out = out_bv
+    block.prim = prim
+    block.dep_pos = dep_pos
+    block.scalar_out = scalar_out
+    block.local_comm = comm if distributed else None
+    tape = _working_tape.get()
+    if tape is None:
+        tape = get_working_tape()
+    blocks = tape._blocks                    # Tape.add_block, inlined as in _record
+    blocks.append(block)
+    if tape.observers:
+        tape.notify_observers(block, len(blocks) - 1)
     return out
 
 
