@@ -29,6 +29,49 @@ def test_public_surface():
     assert all(hasattr(crk, n) for n in crk.__all__)
 
 
+def test_observers_are_told_of_every_recorded_block():
+    class Recorder:
+        def __init__(self):
+            self.seen = []
+
+        def block_added(self, block, index):
+            self.seen.append((type(block).__name__, index))
+
+    with crk.Tape() as tape:
+        assert tape.observers == ()                  # nobody listens unless registered
+        x = crk.AdjFloat(2.0)
+        y = x * 3.0                                  # the arithmetic hot path
+        listener = Recorder()
+        tape.add_observer(listener)
+        z = np.sin(y) + y                            # the general path, then the hot path
+        block = crk.Block()
+        block.add_dependency(z)
+        block.add_output(crk.AdjFloat(1.0))
+        tape.add_block(block)                        # a hand-written block
+        tape.remove_observer(listener)
+        _ = z * 2.0
+    assert listener.seen == [("PrimitiveBlock", 1), ("PrimitiveBlock", 2), ("Block", 3)]
+    with pytest.raises(TypeError, match=r"add_observer\(\): expected an object with a method "
+                                        r"block_added\(block, index\), got int"):
+        tape.add_observer(3)
+
+
+def test_communicator_arguments_are_keywords_and_checked():
+    with pytest.raises(TypeError, match=r"crk.array\(\): argument 'comm' must be an mpi4py "
+                                        r"communicator .* got str"):
+        crk.array([1.0], comm="world", distributed=True)
+    with pytest.raises(TypeError, match=r"crk.array\(\): argument 'comm' .* got int"):
+        crk.array([1.0], comm=0)
+    with pytest.raises(TypeError, match=r"crk.Tape\(\): argument 'comm' .* got list"):
+        crk.Tape(comm=[])
+    with pytest.raises(TypeError, match="positional"):
+        crk.array([1.0], None)                       # keyword-only
+    from crk.parallel import collective_section
+    with pytest.raises(TypeError, match=r"collective_section\(\): argument 'comm' .* got "
+                                        r"float"):
+        collective_section(comm=1.0)
+
+
 def test_working_tape_is_context_scoped():
     outer = crk.get_working_tape()
     with crk.Tape() as tape:
