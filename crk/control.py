@@ -2,7 +2,7 @@
 import numpy as np
 
 from .lifetime import pin
-from .overloaded_type import OverloadedType
+from .overloaded_type import OverloadedType, plain_value
 from .parallel.collective import sum_over_ranks
 
 
@@ -68,8 +68,7 @@ class Control:
         """``value`` as the plain value the tape holds, checked against this control's shape."""
         if isinstance(value, Control):
             value = value.block_variable.checkpoint
-        elif isinstance(value, OverloadedType):
-            value = value._ad_create_checkpoint()
+        value = plain_value(value)
         if self.scalar:
             try:
                 return float(value)

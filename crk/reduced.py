@@ -16,7 +16,7 @@ import numpy as np
 
 from .control import Control
 from .enlist import Enlist
-from .overloaded_type import OverloadedType
+from .overloaded_type import OverloadedType, plain_value
 from .parallel.collective import agree, allgather, sum_over_ranks
 from .sweeps import KeepAllExecutor, Plan, sweep_comm
 from .tape import get_working_tape, stop_annotating
@@ -138,8 +138,7 @@ class ReducedFunction:
             plain = []
             for k, (v, shape, scalar) in enumerate(zip(vals, self._output_shapes,
                                                        self._output_scalar)):
-                if isinstance(v, OverloadedType):
-                    v = v._ad_create_checkpoint()
+                v = plain_value(v)
                 if scalar:
                     v = float(v)
                 else:
