@@ -194,8 +194,8 @@ class CheckpointExecutor(Executor):
             state.retain(self.adj_deps[k])
         else:
             self._release_blocks((k,))
-        self._release([bv for bv in self.frees_after[k] if bv not in state.retained])
-        state.forward_steps += 1
+        self._release(state.releasable(self.frees_after[k]))
+        state.step_run()
 
     # -- reverse --------------------------------------------------------------------------------
     def _reverse(self, hessian):

@@ -148,7 +148,7 @@ class CheckpointManager:
             c = step_of.get(dep)
             if c is None:
                 continue
-            state.live.add(dep)
+            state.mark_live((dep,))
             if timeline.finished:
                 continue
             for n0, where in self._open:
@@ -165,7 +165,7 @@ class CheckpointManager:
 
     def _end_step(self, k):
         state = self.state
-        state.forward_steps += 1
+        state.step_run()
         if not self.checkpointing:
             return
         adj_deps, self._step_adj_deps = self._step_adj_deps, set()
@@ -188,7 +188,7 @@ class CheckpointManager:
         cycle = self.state.cycle
         if k == 0:                    # an empty loop: nothing to checkpoint
             self.checkpointing = False
-            self.state.cycle = None
+            self.state.drop_cycle()
             self.tape.remove_observer(self)
             return
         if self.schedule.n_steps is None:

@@ -49,8 +49,20 @@ class CheckpointState:
         self.cycle = Cycle(schedule, owner, tangents)
         return self.cycle
 
+    def drop_cycle(self):
+        """No cycle under way (an empty loop has nothing to checkpoint)."""
+        self.cycle = None
+
+    def releasable(self, variables):
+        """Those of ``variables`` not retained for the adjoint."""
+        return [bv for bv in variables if bv not in self.retained]
+
     def mark_live(self, variables):
         self.live.update(variables)
+
+    def step_run(self):
+        """Count one loop step run forward."""
+        self.forward_steps += 1
 
     def retain(self, variables):
         self.retained.update(variables)
