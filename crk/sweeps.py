@@ -211,13 +211,15 @@ class Executor:
     def _reverse_block(self, block, mask, hessian):
         """One block's adjoint: first sum its outputs' rank-local parts, then pull back, then
         release the outputs' derivative values."""
+        outputs = block._outputs
         partial = self.plan.partial_vars
-        for out in block._outputs:
-            comm = partial.get(out)
-            if comm is not None:
-                out.reduce_partials(hessian, comm)
+        if partial:
+            for out in outputs:
+                comm = partial.get(out)
+                if comm is not None:
+                    out.reduce_partials(hessian, comm)
         block.evaluate_adj(mask, hessian)
-        for out in block._outputs:
+        for out in outputs:
             out.adj_value = out.hessian_value = None
             if hessian:
                 out.tlm_value = None
