@@ -19,7 +19,10 @@ created inside the loop) are never dropped.
 """
 import sys
 
+from checkpoint_schedules import EndForward, Forward
+
 from ..lifetime import stored_form
+from ..sweeps import KeepAllExecutor
 from .schedules import StoreAll, as_schedule
 from .state import CheckpointState
 from .storage import ADJ_DEPS, check_directory, storage_kind
@@ -124,7 +127,6 @@ class CheckpointManager:
         self.timeline.start_step(k, len(self.tape))
         if not self.checkpointing:
             return
-        from checkpoint_schedules import Forward
         action = self._action
         while action is None or k >= action.n1:
             action = self.state.cycle.next_action()
@@ -194,7 +196,6 @@ class CheckpointManager:
         if self.schedule.n_steps is None:
             cycle.schedule.finalize(k)
         if k == self.timeline.expected_steps or self.schedule.n_steps is None:
-            from checkpoint_schedules import EndForward
             while not isinstance(cycle.next_action(), EndForward):
                 pass
             cycle.forward_done = True
@@ -213,7 +214,6 @@ class CheckpointManager:
 
     def executor(self, plan):
         """The executor of a reduced function's sweeps over ``plan`` on this tape."""
-        from ..sweeps import KeepAllExecutor
         if not self.checkpointing or not self.timeline.started:
             return KeepAllExecutor(plan)
         self.check_complete()
