@@ -24,7 +24,7 @@ class Block:
                 return f(*inputs)                           # value of output idx
 
             def evaluate_tlm_component(self, inputs, tlm_inputs, block_variable, idx, prepared):
-                return J(inputs) @ dx                        # tlm_inputs[i] is None for a zero tangent
+                return J(inputs) @ dx              # tlm_inputs[i] is None for a zero tangent
 
             def evaluate_adj_component(self, inputs, adj_inputs, block_variable, idx, prepared):
                 return adjoint contribution to inputs[idx]   # adj_inputs[k]: adjoint of output k

@@ -2,8 +2,8 @@
 
 Two cases, each differentiated with respect to its one pointwise vector/tensor argument:
 
-* 2d: the p-Laplacian flux of CRIKit's example ``f(u, g, p) = (|g|^2 + 1e-12)^((p-2)/2) g`` with u (n,),
-  g (n, 2), p = 3 a parameter; Jacobian df/dg of shape (n, 2, 2), default n = 10^6.
+* 2d: the p-Laplacian flux of CRIKit's example ``f(u, g, p) = (|g|^2 + 1e-12)^((p-2)/2) g``
+  with u (n,), g (n, 2), p = 3 a parameter; Jacobian df/dg of shape (n, 2, 2), default n = 10^6.
 * 3d: a compressible Neo-Hookean first Piola-Kirchhoff stress
   ``P(F) = mu (F - F^-T) + lam log(J) F^-T``, J = det F, with F (n, 3, 3) near the identity and
   mu = 1, lam = 2 parameters, written out with the cofactor matrix and determinant so all three
@@ -189,8 +189,8 @@ def build_crk_autograd(case, args):
 
 
 def build_crk_jax(case, args, batched=True):
-    """``batched``: the function as written for the batch (the default, as CRIKit's example writes it), or
-    declared per point (``batched=False``: crk vmaps it, like the raw row)."""
+    """``batched``: the function as written for the batch (the default, as CRIKit's example
+    writes it), or declared per point (``batched=False``: crk vmaps it, like the raw row)."""
     import jax.numpy as jnp
     from crk.cr.jax import JaxPointMap
     pm = JaxPointMap(lambda *a: case.fn(jnp, *a), case.in_shapes, case.out_shape,
