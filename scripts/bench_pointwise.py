@@ -51,7 +51,7 @@ import _bench_util as bu  # noqa: E402
 
 ROWS = ("tiled", "autograd_loop", "crk_autograd", "crk_jax", "crk_jax_point", "raw_jax", "crk_tf")
 ROW_TITLES = {
-    "tiled": "seed-002 tiled autograd",
+    "tiled": "tiled autograd",
     "autograd_loop": "autograd.jacobian per point",
     "crk_autograd": "crk Autograd jacobians",
     "crk_jax": "crk JAX jacobians",
