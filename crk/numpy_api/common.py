@@ -35,10 +35,12 @@ def over_distributed_axis(x, axis):
 
 def refuse_distributed_axis(name, axis):
     """The error for an operation along the distributed axis 0 that crk does not implement."""
+    which = "axis None (the flattened array) runs along" if axis is None else \
+        f"axis {axis!r} is"
     raise ValueError(
-        f"crk.{name}: axis {axis!r} is the distributed axis 0 of a distributed array, and "
-        f"{name} along the distributed axis is not supported (it would need values from other "
-        f"ranks). Use another axis, or a replicated array.")
+        f"crk.{name}: {which} the distributed axis 0 of a distributed array, and {name} along "
+        f"the distributed axis is not supported (it would need values from other ranks). Use "
+        f"another axis, or a replicated array.")
 
 
 def refuse_distributed(name, why):

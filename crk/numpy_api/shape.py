@@ -20,7 +20,10 @@ def reshape(x, shape, order="C"):
     shape = (shape,) if np.ndim(shape) == 0 else tuple(shape)
     if is_distributed(x) and ndim_of(x) > 0:
         old_row = int(np.prod(shape_of(x)[1:]))
-        new_row = int(np.prod(shape[1:])) if shape else 0
+        trailing = [int(d) for d in shape[1:]]
+        new_row = int(np.prod([d for d in trailing if d != -1]))
+        if -1 in trailing and shape[0] != -1 and new_row and old_row % new_row == 0:
+            new_row = old_row           # (rows, -1): each row keeps its entries
         if not shape or new_row < 1 or old_row % new_row:
             raise ValueError(
                 f"crk.reshape: a distributed array of row shape {shape_of(x)[1:]} cannot take "

@@ -170,7 +170,8 @@ def _arrays(comm, split):
 REFUSALS = [
     ("diff", lambda v, m, **_: np.diff(v), r"crk.diff: axis -1 is the distributed axis 0"),
     ("diff-axis0", lambda m, **_: np.diff(m, axis=0), r"crk.diff: axis 0 is the distributed"),
-    ("roll", lambda v, **_: np.roll(v, 1), r"crk.roll: axis None is the distributed axis 0"),
+    ("roll", lambda v, **_: np.roll(v, 1),
+     r"crk.roll: axis None \(the flattened array\) runs along the distributed axis 0"),
     ("roll-axis0", lambda m, **_: np.roll(m, 1, axis=0), r"crk.roll: axis 0 is the distributed"),
     ("flip", lambda v, **_: np.flip(v), r"crk.flip: axis 0 is the distributed axis 0"),
     ("sort", lambda v, **_: np.sort(v), r"crk.sort: axis -1 is the distributed axis 0"),
