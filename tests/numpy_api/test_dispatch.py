@@ -33,6 +33,18 @@ def test_recorded_function(case, distributed, comm, split, assert_replicated):
     check_case(case, distributed, comm, split, assert_replicated)
 
 
+def test_the_checks_catch_a_silent_exit(monkeypatch, comm, split, assert_replicated):
+    """Mutation: a clip that computes on the plain value (as numpy did on AdjFloats) records
+    clip(x) * x with the derivative clip(x) instead of 2x. The tape is consistent with itself
+    (Taylor tests pass), but its replay is not the function: the replay check fails."""
+    def leaky_clip(a, a_min=None, a_max=None):
+        return np.clip(plain_value(a), a_min, a_max)
+    monkeypatch.setitem(dispatch.FUNCTIONS, np.clip, leaky_clip)
+    case = next(c for c in FUNCTION_CASES if c.name == "clip-scalar")
+    with pytest.raises(AssertionError, match="differs from a fresh recording"):
+        check_case(case, False, comm, split, assert_replicated)
+
+
 # -- the walk ----------------------------------------------------------------------------------
 def _inputs(ufunc, kind):
     lo, hi = UFUNC_DOMAINS.get(ufunc.__name__, (0.2, 0.9))
