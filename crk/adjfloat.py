@@ -9,8 +9,18 @@ from .recording import apply, apply2
 class AdjFloat(float, OverloadedType):
     """A float on the tape. Replicated: every rank holds the same value.
 
-    Arithmetic with floats, AdjFloats and arrays is recorded; numpy ufuncs (``np.exp(x)``) too.
-    ``math.exp(x)`` and ``float(x)`` leave the tape: use numpy or crk functions instead.
+    Arithmetic with floats, AdjFloats and arrays is recorded, and numpy goes through the same
+    dispatch as for crk arrays: every numpy ufunc or function called with an AdjFloat is
+    recorded, returns a documented plain value (np.floor, np.sign, ...: zero derivative), or
+    raises "not recorded by crk" (see crk.numpy_api.dispatch and docs/numpy.md). Python's
+    ``abs(x)`` is recorded; ``min(x, y)`` / ``max(x, y)`` compare values and return one of the
+    objects, so the derivative follows the one returned (at a tie, the first argument).
+
+    Leaving the tape, on purpose: ``float(x)``, ``x.value``, ``x.item()``, ``np.asarray(x)``
+    return plain values; so do ``int(x)``, ``round(x)``, ``math.floor(x)`` (zero derivative)
+    and the ``math`` module's functions, which read the float inside without asking: use numpy
+    or crk functions instead of ``math``. numpy functions given a list or tuple of AdjFloats see
+    only plain floats (numpy converts the list itself): build ``crk.array([x, y])`` first.
     """
 
     __slots__ = ("_bv",)
@@ -93,9 +103,40 @@ class AdjFloat(float, OverloadedType):
     def __abs__(self):
         return apply(R.absolute, (self,))
 
+    def __round__(self, ndigits=None):
+        """Rounding is piecewise constant: a plain (unrecorded) int or float, derivative zero
+        almost everywhere."""
+        return round(float(self), ndigits)
+
+    # the value, leaving the tape
+    @property
+    def value(self):
+        """The plain float (not recorded: computing with it leaves the tape)."""
+        return float(self)
+
+    def item(self):
+        """The plain float (not recorded), as for numpy scalars."""
+        return float(self)
+
+    # crk values are real
+    @property
+    def real(self):
+        return self
+
+    @property
+    def imag(self):
+        return 0.0
+
+    def conjugate(self):
+        return self
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        from .numpy_api import array_ufunc
+        from .numpy_api.dispatch import array_ufunc
         return array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from .numpy_api.dispatch import array_function
+        return array_function(func, args, kwargs)
 
     def __repr__(self):
         return f"AdjFloat({float(self)!r})"

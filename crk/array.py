@@ -198,6 +198,15 @@ class ndarray(OverloadedType):
     def transpose(self, *axes): return api.transpose(self, axes[0] if len(axes) == 1 else
                                                      (axes or None))
     def copy(self): return api.copy(self)
+    def prod(self, axis=None, keepdims=False): return api.prod(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return api.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return api.min(self, axis, keepdims)
+    def cumsum(self, axis=None): return api.cumsum(self, axis)
+    def var(self, axis=None, ddof=0, keepdims=False): return api.var(self, axis, ddof, keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False): return api.std(self, axis, ddof, keepdims)
+    def clip(self, min=None, max=None): return api.clip(self, min, max)
+    def argmax(self, axis=None): return np.argmax(self, axis)
+    def argmin(self, axis=None): return np.argmin(self, axis)
 
 
 class _IndexUpdater:

@@ -49,6 +49,9 @@ def main():
     parser.add_argument("--snapshots", type=int, default=6)
     args = parser.parse_args()
     comm = MPI.COMM_WORLD
+    # An exception on one rank ends the whole job (with that rank's traceback) instead of
+    # leaving the other ranks waiting in their next collective.
+    crk.parallel.abort_on_uncaught_exception(comm)
     say = print if comm.rank == 0 else (lambda *a, **k: None)
     dt, observe_every = 0.01, 10
 

@@ -98,6 +98,60 @@ def sum_over_ranks(value, comm):
     return float(total[0]) if scalar else total.reshape(shape)
 
 
+def allgather_array(value, comm):
+    """Every rank's numpy ``value`` (same shape on all ranks) stacked along a new first axis, in
+    rank order: shape ``(comm.size, *value.shape)``, identical on every rank. Collective."""
+    local = np.array(value, dtype=np.result_type(value, np.float64), order="C")
+    if comm is None or comm.size == 1:
+        return local[None].copy()
+    agree(comm, where="a crk gather over ranks")
+    gathered = np.empty((comm.size,) + local.shape, dtype=local.dtype)
+    private_comm(comm).Allgather(local, gathered)
+    return gathered
+
+
+def exclusive_scan(value, comm, reverse=False):
+    """The sum of ``value`` (a float or array, same shape on all ranks) over the ranks before
+    this one (after it with ``reverse``), summed in rank order; zero on the first rank. Collective.
+
+    Every rank's result is a sum in a fixed order, so it is the same whatever MPI does. The
+    prefix offsets of a distributed scan (cumsum along the distributed axis).
+    """
+    scalar = np.ndim(value) == 0 and not isinstance(value, np.ndarray)
+    everyone = allgather_array(value, comm)
+    rank = 0 if comm is None else comm.rank
+    before = everyone[rank + 1:][::-1] if reverse else everyone[:rank]
+    total = np.zeros_like(everyone[0])
+    for piece in before:
+        total += piece
+    return float(total) if scalar else total
+
+
+def argmax_over_ranks(values, indices, comm, minimum=False):
+    """Global indices of the maximum (``minimum``: the minimum) over ranks, position by position.
+
+    ``values``: each rank's best local values (an array, the same shape on every rank);
+    ``indices``: their global indices (int, -1 where this rank has no candidate, e.g. an empty
+    piece). Ties go to the lowest global index, and a NaN wins over any number (the first NaN,
+    as numpy's argmax/argmin). Returns an int array, identical on every rank. Collective.
+    """
+    all_values = allgather_array(np.asarray(values, dtype=np.float64), comm)
+    all_indices = allgather_array(np.asarray(indices, dtype=np.float64), comm).astype(np.int64)
+    best_value = np.full(all_values.shape[1:], np.nan)
+    best_index = np.full(all_values.shape[1:], -1, dtype=np.int64)
+    for value, index in zip(all_values, all_indices):
+        valid = index >= 0
+        empty = best_index < 0
+        better = (value < best_value) if minimum else (value > best_value)
+        better |= np.isnan(value) & ~np.isnan(best_value)
+        tie = ((value == best_value) | (np.isnan(value) & np.isnan(best_value))) & \
+            (index < best_index)
+        take = valid & (empty | better | tie)
+        best_value = np.where(take, value, best_value)
+        best_index = np.where(take, index, best_index)
+    return best_index
+
+
 def allgather(value, comm):
     """Every rank's ``value`` (any picklable object), as a list in rank order. Collective."""
     if comm is None or comm.size == 1:

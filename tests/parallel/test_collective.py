@@ -178,3 +178,40 @@ def test_ranks_that_recorded_different_tapes_are_told(comm):
             return
         with pytest.raises(RuntimeError, match="ranks recorded different tapes"):
             crk.ReducedFunctional(J, crk.Control(x))
+
+
+# -- gathers and scans ---------------------------------------------------------------------------
+@pytest.mark.mpi
+def test_allgather_array_and_exclusive_scan(comm, assert_replicated):
+    from crk.parallel import allgather_array, exclusive_scan
+    mine = np.array([comm.rank + 0.5, -comm.rank])
+    everyone = allgather_array(mine, comm)
+    assert everyone.shape == (comm.size, 2)
+    np.testing.assert_array_equal(everyone[:, 0], np.arange(comm.size) + 0.5)
+    assert_replicated(everyone)
+    assert exclusive_scan(mine, comm).tolist() == everyone[:comm.rank].sum(axis=0).tolist()
+    assert exclusive_scan(float(comm.rank + 1), comm) == sum(range(1, comm.rank + 1))
+    after = exclusive_scan(float(comm.rank + 1), comm, reverse=True)
+    assert after == sum(range(comm.rank + 2, comm.size + 1)) and type(after) is float
+
+
+@pytest.mark.mpi
+def test_argmax_over_ranks_ties_nan_and_empty(comm, assert_replicated):
+    """Rank r offers value 1 at global index 10 - r (rank 0's is the largest index), except the
+    last rank, which has no candidate: the tie goes to the lowest index; a NaN beats numbers."""
+    from crk.parallel import argmax_over_ranks
+    last = comm.rank == comm.size - 1 and comm.size > 1
+    values = np.array([1.0, -1.0, np.nan if comm.rank == comm.size - 1 else 0.0])
+    indices = np.full(3, -1) if last else np.array([10 - comm.rank, 20 + comm.rank, 30])
+    best = argmax_over_ranks(values, indices, comm)
+    lowest = 10 - max(comm.size - 2, 0)
+    # (with several ranks the NaN sits on the last rank, which offers no candidate)
+    assert best.tolist() == [lowest, 20, 30]
+    smallest = argmax_over_ranks(values, indices, comm, minimum=True)
+    assert smallest.tolist() == [lowest, 20, 30]
+    assert_replicated(best.astype(float))
+    nan_everywhere = argmax_over_ranks(np.array([np.nan]), np.array([5 + comm.rank]), comm)
+    assert nan_everywhere.tolist() == [5]
+    one_nan = argmax_over_ranks(np.array([np.nan if comm.rank == comm.size - 1 else 9.0]),
+                                np.array([comm.rank]), comm)
+    assert one_nan.tolist() == [comm.size - 1]
