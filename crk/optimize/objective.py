@@ -1,0 +1,181 @@
+"""J, its derivative and Hessian actions at optimiser points, each computed at most once.
+
+An optimiser asks for J, the derivative and Hessian actions at points in whatever order it likes
+(scipy's separate ``fun`` and ``jac``, line searches, trust regions). :class:`Objective` keeps the
+last few points with what is known there, so that a point costs one forward run and, when its
+derivative is asked for, one adjoint run. The tape stands at the last point run forward; a
+derivative or Hessian action at an older point runs it forward again first (counted).
+
+Failures are agreed: an exception raised by the reduced functional on any rank, or a non-finite
+J or derivative, raises :class:`EvaluationFailure` on every rank, and the point is remembered as
+failed.
+"""
+import collections
+
+import numpy as np
+
+from ..enlist import Enlist
+from ..overloaded_type import plain_value
+from ..parallel.collective import collective_section, max_over_ranks
+from .result import Evaluations
+
+
+class EvaluationFailure(RuntimeError):
+    """J or its derivative could not be computed at a point (raised on every rank alike)."""
+
+
+class _Point:
+    __slots__ = ("values", "J", "gradient", "failure")
+
+    def __init__(self, values):
+        self.values = values
+        self.J = None
+        self.gradient = None
+        self.failure = None
+
+
+class Objective:
+    """Counted, cached evaluations of the scalar reduced functional ``rf`` over ``comm``.
+
+    Points are given as (``key``, ``values``): ``values`` one plain value per control of ``rf``
+    (this rank's piece for distributed controls), ``key`` bytes that identify the point. With
+    ``replicated_keys`` the key is the same on every rank (scipy's global vector) and lookups
+    need no communication; otherwise each rank's key describes its own piece and a lookup agrees
+    over ``comm``. Every method is collective.
+    """
+
+    def __init__(self, rf, comm, replicated_keys=True, cache_size=4):
+        self.rf = rf
+        self.comm = comm
+        self.listed = rf.controls.listed
+        self.replicated_keys = replicated_keys or comm.size == 1
+        self.cache_size = cache_size
+        self.points = collections.OrderedDict()
+        self.at_tape = None                 # key of the point the tape stands at
+        self.count = Evaluations()
+
+    # -- public -----------------------------------------------------------------------------
+    def value(self, key, values):
+        """J at the point (float). Raises EvaluationFailure."""
+        point = self._point(key, values)
+        if point.failure is None and point.J is None:
+            self._forward(key, point)
+        self._raise_if_failed(point)
+        return point.J
+
+    def gradient(self, key, values):
+        """The derivative at the point: one plain value per control. Raises EvaluationFailure."""
+        point = self._point(key, values)
+        if point.failure is None and point.gradient is None:
+            if self.at_tape != key or point.J is None:
+                self._forward(key, point)
+            if point.failure is None:
+                self._adjoint(point)
+        self._raise_if_failed(point)
+        return point.gradient
+
+    def hessian_action(self, key, values, direction):
+        """The Hessian at the point applied to ``direction`` (one plain value per control).
+        Raises EvaluationFailure."""
+        point = self._point(key, values)
+        if point.failure is None and (self.at_tape != key or point.J is None):
+            self._forward(key, point)
+        self._raise_if_failed(point)
+        m_dot = self._as_argument(direction)
+        try:
+            with collective_section(self.comm, where="crk.optimize: Hessian action"):
+                self.count.hessian += 1
+                result = [plain_value(h) for h in Enlist(self.rf.hessian(m_dot))]
+        except Exception as e:
+            self._invalidate_tape()
+            raise EvaluationFailure(f"the Hessian action raised {type(e).__name__}: {e}") from e
+        if all(np.all(np.isfinite(d)) for d in direction):   # else garbage in, garbage out
+            self._check_finite(result, "the Hessian action")
+        return result
+
+    def known(self, key):
+        """(J, gradient) already known at ``key`` (None where not), without evaluating."""
+        point = self.points.get(key)
+        if point is None or point.failure is not None:
+            return None, None
+        return point.J, point.gradient
+
+    def move_tape_to(self, key, values):
+        """Make sure the tape stands at the point (a forward run if it does not)."""
+        point = self._point(key, values)
+        if self.at_tape != key or point.J is None:
+            self._forward(key, point)
+        self._raise_if_failed(point)
+
+    # -- internals --------------------------------------------------------------------------
+    def _point(self, key, values):
+        found = key in self.points
+        if not self.replicated_keys:
+            found = not max_over_ranks(0 if found else 1, self.comm)
+        if found:
+            self.points.move_to_end(key)
+            return self.points[key]
+        if not self.replicated_keys:
+            # the lookup failed on some rank: forget the key everywhere, so ranks agree
+            self.points.pop(key, None)
+            if self.at_tape == key:
+                self.at_tape = None
+        point = _Point(list(values))
+        self.points[key] = point
+        self.count.points += 1
+        while len(self.points) > self.cache_size:
+            self.points.popitem(last=False)
+        return point
+
+    def _forward(self, key, point):
+        self.at_tape = None
+        try:
+            with collective_section(self.comm, where="crk.optimize: evaluating J"):
+                self.count.forward += 1
+                J = float(self.rf(self._as_argument(point.values)))
+        except Exception as e:
+            self._fail(point, f"evaluating J raised {type(e).__name__}: {e}", e)
+            return
+        self.at_tape = key
+        if not np.isfinite(J):
+            self._fail(point, f"J is {J}")
+            return
+        point.J = J
+
+    def _adjoint(self, point):
+        try:
+            with collective_section(self.comm, where="crk.optimize: the derivative"):
+                self.count.adjoint += 1
+                gradient = [plain_value(g) for g in Enlist(self.rf.derivative())]
+        except Exception as e:
+            self._invalidate_tape()
+            self._fail(point, f"the derivative raised {type(e).__name__}: {e}", e)
+            return
+        try:
+            self._check_finite(gradient, "the derivative")
+        except EvaluationFailure as e:
+            self._fail(point, str(e))
+            return
+        point.gradient = gradient
+
+    def _check_finite(self, values, what):
+        bad = 0 if all(np.all(np.isfinite(v)) for v in values) else 1
+        if self.comm.size > 1:
+            bad = max_over_ranks(bad, self.comm)
+        if bad:
+            raise EvaluationFailure(f"{what} is not finite")
+
+    def _fail(self, point, message, cause=None):
+        point.failure = (message, cause)
+        self.count.failed += 1
+
+    def _raise_if_failed(self, point):
+        if point.failure is not None:
+            message, cause = point.failure
+            raise EvaluationFailure(message) from cause
+
+    def _invalidate_tape(self):
+        self.at_tape = None
+
+    def _as_argument(self, values):
+        return list(values) if self.listed else values[0]

@@ -1,0 +1,446 @@
+"""PETSc TAO on a distributed Vec of the free controls.
+
+The Vec holds each rank's owned block (:mod:`crk.optimize.vector`): its pieces of distributed
+controls, and on rank 0 the replicated controls, so nothing is duplicated across ranks. TAO gets
+objective, gradient and objective-and-gradient callbacks (one :class:`Objective`, so a point costs
+one forward and one adjoint run), a shell Hessian built on ``rf.hessian`` at TAO's current point
+(used by the Newton types: nls, ntr, bnls, bntr, ...), bound constraints, and optionally a Riesz
+map as the gradient norm and the initial quasi-Newton Hessian.
+
+Defaults (type, tolerances, iteration limit, ``petsc_options``) are set before
+``setFromOptions``, so the command line wins: ``-crk_tao_type bqnls -crk_tao_monitor``.
+
+Failed steps: a point where J or the derivative cannot be computed gets J = inf; TAO's
+More-Thuente line search (the one of the quasi-Newton and Newton line-search types) takes that as
+a domain violation and backtracks, and the trust-region types reject the step. A failure TAO
+cannot recover from ends the fit with reason ``"failed_step"`` at the last good iterate.
+"""
+import logging
+
+import numpy as np
+
+from ..overloaded_type import plain_value
+from ..parallel.collective import sum_over_ranks
+from .objective import EvaluationFailure
+from .problem import FitProblem, finish, logging_level
+
+DEFAULT_TYPE = "bqnls"
+
+
+def tao_minimize(rf, tao_type=None, bounds=None, derivative_components=None,
+                 options_prefix="crk_", riesz_map=None, gatol=None, grtol=None, gttol=None,
+                 max_iterations=None, petsc_options=None, callback=None, checkpoint_file=None,
+                 resume=None, quiet=False, log_level=logging.INFO, raise_on_failure=True,
+                 comm=None):
+    """Minimise the scalar reduced functional ``rf`` with PETSc TAO over ``comm`` (default
+    COMM_WORLD). Collective.
+
+    ``tao_type``: the default TAO type (``"bqnls"``, a bound-constrained quasi-Newton line
+    search, when None); ``-{options_prefix}tao_type`` on the command line overrides it, as every
+    other ``-{options_prefix}tao_*`` option overrides the defaults given here (``gatol``,
+    ``grtol``, ``gttol``, ``max_iterations``, and ``petsc_options``: a dict of option names
+    without the prefix, e.g. ``{"tao_ls_type": "armijo"}``).
+
+    ``bounds``, ``derivative_components``, ``callback``, ``checkpoint_file``, ``resume``,
+    ``quiet``, ``log_level``, ``raise_on_failure``: as for :func:`scipy_minimize`
+    (``max_iterations`` counts the iterations of all resumed runs together).
+
+    ``riesz_map``: the inner product of the control space, used as TAO's gradient norm and as the
+    initial Hessian of its quasi-Newton types (lmvm, blmvm, bqnls, ...). Either a PETSc Mat M
+    (e.g. a mass matrix) in this function's Vec layout — for a single distributed control that is
+    the control's own layout, each rank's rows its piece — whose inverse is applied with a KSP
+    (options prefix ``{options_prefix}riesz_``, default CG + Jacobi), or a callable mapping one
+    control's derivative (a crk value) to its gradient (applying M⁻¹, like
+    ``rf.derivative(riesz_map=...)``), or a list of such callables (None: identity) per control.
+
+    Returns an :class:`OptimizationResult` (``gradient_norm`` is TAO's: of the projected
+    gradient, in the Riesz norm when one is given); raises :class:`OptimizationError` carrying it
+    when TAO reports divergence, unless ``raise_on_failure=False``. Either way the tape stands at
+    the result's controls and every PETSc object made here is destroyed.
+    """
+    from solvers.petsc import import_petsc
+    PETSc = import_petsc()
+    name = "crk.optimize.tao_minimize"
+    problem = FitProblem(rf, derivative_components, comm, name, replicated_keys=False)
+    _check_riesz_map(riesz_map, problem, PETSc, name)
+    tao_driver = _TaoFit(PETSc, problem, options_prefix)
+    try:
+        return finish(tao_driver.run(
+            tao_type=tao_type or DEFAULT_TYPE, bounds=bounds, riesz_map=riesz_map,
+            tolerances=(gatol, grtol, gttol), max_iterations=max_iterations,
+            petsc_options=petsc_options or {}, callback=callback,
+            checkpoint_file=checkpoint_file, resume=resume, quiet=quiet,
+            log_level=logging_level(log_level)), raise_on_failure, name)
+    finally:
+        tao_driver.destroy()
+
+
+class _TaoFit:
+    """The PETSc objects and callbacks of one TAO fit."""
+
+    def __init__(self, PETSc, problem, options_prefix):
+        self.PETSc = PETSc
+        self.problem = problem
+        self.layout = problem.layout
+        self.objective = problem.objective
+        self.prefix = options_prefix or ""
+        self.comm = problem.comm
+        self.objects = []               # every PETSc object made here, destroyed at the end
+        self.inserted_options = []
+        self.zero = [0.0 if c.scalar else np.zeros(c.shape) for c in problem.controls]
+        self.iterate = None             # (owned block, values) of the last iterate
+        self.failed_since_iteration = 0
+        self.stop = None                # (reason, message) when a callback ends the fit
+        self.hessian_point = None
+
+    def _own(self, obj):
+        self.objects.append(obj)
+        return obj
+
+    def destroy(self):
+        options = self.PETSc.Options()
+        for key in self.inserted_options:
+            options.delValue(key)
+        for obj in reversed(self.objects):
+            obj.destroy()
+        self.objects = []
+
+    # -- Vec <-> values --------------------------------------------------------------------------
+    def _vec(self, block=None):
+        PETSc = self.PETSc
+        v = self._own(PETSc.Vec().createMPI((self.layout.owned_size, self.layout.size),
+                                            comm=self.comm))
+        if block is not None:
+            v.setArray(block)
+        return v
+
+    def _read(self, vec, base):
+        """(key, values) of a Vec: the key is this rank's bytes."""
+        block = np.array(vec.getArray(readonly=True), dtype=np.float64)
+        return block.tobytes(), self.layout.from_owned(block, base)
+
+    def _write(self, vec, values):
+        vec.setArray(self.layout.owned(values))
+
+    # -- TAO's callbacks ----------------------------------------------------------------------------
+    def objective_callback(self, tao, x):
+        key, values = self._read(x, self.problem.base)
+        try:
+            return self.objective.value(key, values)
+        except EvaluationFailure:
+            self.failed_since_iteration += 1
+            return np.inf
+
+    def gradient_callback(self, tao, x, g):
+        key, values = self._read(x, self.problem.base)
+        try:
+            self._write(g, self.objective.gradient(key, values))
+        except EvaluationFailure:
+            self.failed_since_iteration += 1
+            g.set(0.0)
+
+    def objective_gradient_callback(self, tao, x, g):
+        key, values = self._read(x, self.problem.base)
+        try:
+            J = self.objective.value(key, values)
+            self._write(g, self.objective.gradient(key, values))
+            return J
+        except EvaluationFailure:
+            self.failed_since_iteration += 1
+            g.set(0.0)
+            return np.inf
+
+    def hessian_callback(self, tao, x, H, P):
+        key, values = self._read(x, self.problem.base)
+        self.hessian_point = (key, values)
+        H.getPythonContext().shift_by = 0.0
+
+    def monitor(self, tao):
+        its = tao.getIterationNumber()
+        if its == 0:
+            return
+        x = tao.getSolution()
+        key, values = self._read(x, self.problem.base)
+        _, f, gnorm, _, _, _ = tao.getSolutionStatus()
+        block = np.array(x.getArray(readonly=True), dtype=np.float64)
+        step = self._norm(block - self.iterate[0])
+        self.iterate = (block, values)
+        self.failed_since_iteration = 0
+        global_x = self.layout.gather(values) if self.problem.progress.checkpoint_file else None
+        if self.problem.progress.iteration(f, gnorm, step, global_x, values):
+            self.stop = ("stopped_by_callback", "the callback asked to stop")
+            tao.setConvergedReason(self.PETSc.TAO.Reason.CONVERGED_USER)
+
+    def _norm(self, block):
+        return float(np.sqrt(sum_over_ranks(float(np.dot(block, block)), self.comm)))
+
+    # -- the fit ------------------------------------------------------------------------------------
+    def run(self, tao_type, bounds, riesz_map, tolerances, max_iterations, petsc_options,
+            callback, checkpoint_file, resume, quiet, log_level):
+        PETSc, problem, layout = self.PETSc, self.problem, self.layout
+        lower = upper = None
+        if bounds is not None:
+            lower, upper = layout.owned_bounds(bounds)
+        values = problem.start(checkpoint_file, resume, f"tao:{tao_type}", callback, quiet,
+                               log_level)
+        start = layout.owned(values)
+        if lower is not None:
+            start = np.clip(start, lower, upper)
+            values = layout.from_owned(start, problem.base)
+        self._begin(start, values)
+
+        x = self._vec(start)
+        g = self._vec()
+        tao = self._own(PETSc.TAO().create(comm=self.comm))
+        tao.setOptionsPrefix(self.prefix)
+        tao.setType(tao_type)
+        tao.setSolution(x)
+        tao.setObjective(self.objective_callback)
+        tao.setGradient(self.gradient_callback, g)
+        tao.setObjectiveGradient(self.objective_gradient_callback, g)
+        H = self._own(PETSc.Mat().createPython(
+            ((layout.owned_size, layout.size), (layout.owned_size, layout.size)),
+            _HessianShell(self), comm=self.comm))
+        H.setOption(PETSc.Mat.Option.SYMMETRIC, True)
+        H.setUp()
+        tao.setHessian(self.hessian_callback, H, H)
+        if lower is not None:
+            inf = PETSc.INFINITY
+            tao.setVariableBounds(self._vec(np.clip(lower, -inf, inf)),
+                                  self._vec(np.clip(upper, -inf, inf)))
+        gatol, grtol, gttol = tolerances
+        if any(t is not None for t in tolerances):
+            kwargs = {k: v for k, v in (("gatol", gatol), ("grtol", grtol), ("gttol", gttol))
+                      if v is not None}
+            tao.setTolerances(**kwargs)
+        if max_iterations is not None:
+            tao.setMaximumIterations(max(max_iterations - problem.progress.iterations, 0))
+        self._insert_options(petsc_options)
+        tao.setMonitor(self.monitor)
+        riesz = _RieszMap(self, riesz_map) if riesz_map is not None else None
+        if riesz is not None:
+            tao.setGradientNorm(riesz.norm_matrix())
+        tao.setFromOptions()
+        if riesz is not None:
+            riesz.set_initial_hessian(tao)
+        problem.progress.optimizer = f"tao:{tao.getType()}"
+
+        if max_iterations is not None and max_iterations <= problem.progress.iterations:
+            reason, message = "max_iterations", "the iteration budget was used by earlier runs"
+        else:
+            tao.solve()
+            reason, message = self._reason(tao)
+        final = np.array(x.getArray(readonly=True), dtype=np.float64)
+        return self._outcome(final, reason, message, tao)
+
+    def _begin(self, start, values):
+        key = start.tobytes()
+        try:
+            J = self.objective.value(key, values)
+            gradient = self.objective.gradient(key, values)
+        except EvaluationFailure as e:
+            raise ValueError(f"{self.problem.name}: J or its derivative could not be computed "
+                             f"at the starting controls: {e}") from e
+        self.iterate = (start, values)
+        gnorm = self._norm(self.layout.owned(gradient))
+        global_x = self.layout.gather(values) if self.problem.progress.checkpoint_file else None
+        self.problem.progress.begin(J, gnorm, global_x, values)
+
+    def _reason(self, tao):
+        Reason = self.PETSc.TAO.Reason
+        code = tao.getConvergedReason()
+        names = {getattr(Reason, k): k for k in dir(Reason) if not k.startswith("_")}
+        message = f"TAO {names.get(code, code)}"
+        if self.stop is not None:
+            return self.stop[0], self.stop[1]
+        if code > 0:
+            return "converged", message
+        if code == Reason.DIVERGED_MAXITS:
+            return "max_iterations", message
+        if self.failed_since_iteration:
+            return "failed_step", message + " after failed evaluations"
+        if code == Reason.DIVERGED_LS_FAILURE:
+            return "line_search", message
+        return "not_converged", message
+
+    def _outcome(self, final, reason, message, tao):
+        """The result at TAO's answer if J can be computed there, else at the last iterate."""
+        problem, objective = self.problem, self.objective
+        values = self.layout.from_owned(final, problem.base)
+        key = final.tobytes()
+        try:
+            J = objective.value(key, values)
+            gradient = objective.gradient(key, values)
+        except EvaluationFailure:
+            final, values = self.iterate
+            key = final.tobytes()
+            J = objective.value(key, values)
+            gradient = objective.gradient(key, values)
+        objective.move_tape_to(key, values)
+        gnorm = tao.getSolutionStatus()[2] if reason != "failed_step" else \
+            self._norm(self.layout.owned(gradient))
+        global_x = self.layout.gather(values) if problem.progress.checkpoint_file else None
+        return problem.result(values, J, gnorm, reason, message, reason == "converged",
+                              global_x)
+
+    def _insert_options(self, petsc_options):
+        """Defaults for ``-{prefix}name``: set unless the options database has them already
+        (the command line wins); removed again after the fit."""
+        options = self.PETSc.Options()
+        for name, value in petsc_options.items():
+            key = self.prefix + str(name).lstrip("-")
+            if options.hasName(key):
+                continue
+            options.setValue(key, _option_text(value))
+            self.inserted_options.append(key)
+
+
+class _HessianShell:
+    """Python context of the shell Hessian: ``rf.hessian`` at TAO's current point."""
+
+    def __init__(self, fit):
+        self.fit = fit
+        self.shift_by = 0.0
+
+    def mult(self, mat, x, y):
+        fit = self.fit
+        if fit.hessian_point is None:
+            raise RuntimeError("crk.optimize: TAO applied the Hessian before setting its point")
+        key, values = fit.hessian_point
+        _, direction = fit._read(x, fit.zero)
+        try:
+            result = fit.objective.hessian_action(key, values, direction)
+        except EvaluationFailure as e:
+            fit.stop = ("failed_step", f"the Hessian action failed: {e}")
+            raise
+        fit._write(y, result)
+        if self.shift_by:
+            y.axpy(self.shift_by, x)
+
+    def shift(self, mat, alpha):
+        self.shift_by += alpha
+
+
+class _RieszMap:
+    """The control space's inner product for TAO: the gradient norm and the initial Hessian."""
+
+    def __init__(self, fit, riesz_map):
+        self.fit = fit
+        self.riesz_map = riesz_map
+        self.ksp = None
+        PETSc = fit.PETSc
+        if isinstance(riesz_map, PETSc.Mat):
+            self.M = riesz_map
+            self.ksp = fit._own(PETSc.KSP().create(comm=fit.comm))
+            self.ksp.setOptionsPrefix(fit.prefix + "riesz_")
+            self.ksp.setOperators(riesz_map)
+            self.ksp.setType("cg")
+            self.ksp.getPC().setType("jacobi")
+            self.ksp.setTolerances(rtol=1e-12)
+            self.ksp.setFromOptions()
+        else:
+            self.M = None
+
+    def apply_inverse(self, x, y):
+        """y = M⁻¹ x: the gradient of derivative x."""
+        if self.ksp is not None:
+            self.ksp.solve(x, y)
+            reason = self.ksp.getConvergedReason()
+            if reason < 0:
+                raise RuntimeError(f"crk.optimize: the Riesz map's KSP solve did not converge "
+                                   f"(reason {reason}); set -{self.fit.prefix}riesz_ksp_* "
+                                   f"options")
+            return
+        fit = self.fit
+        _, values = fit._read(x, fit.zero)
+        maps = self.riesz_map if isinstance(self.riesz_map, (list, tuple)) else \
+            [self.riesz_map] * len(values)
+        out = list(values)
+        for k in fit.layout.free:
+            if maps[k] is not None:
+                control = fit.problem.controls[k]
+                out[k] = control.plain(plain_value(maps[k](control.wrap(values[k]))),
+                                       f"riesz_map result for control {k}")
+        fit._write(y, out)
+
+    def _shell(self, context):
+        PETSc, layout = self.fit.PETSc, self.fit.layout
+        sizes = (layout.owned_size, layout.size)
+        mat = self.fit._own(PETSc.Mat().createPython((sizes, sizes), context,
+                                                     comm=self.fit.comm))
+        mat.setOption(PETSc.Mat.Option.SYMMETRIC, True)
+        mat.setUp()
+        return mat
+
+    def norm_matrix(self):
+        """A matrix applying M⁻¹: TAO's gradient norm is sqrt(gᵀ M⁻¹ g)."""
+        return self._shell(_Apply(self.apply_inverse))
+
+    def set_initial_hessian(self, tao):
+        """Make M the initial Hessian of TAO's quasi-Newton matrix (its inverse applied as
+        above), for the types that have one."""
+        PETSc = self.fit.PETSc
+        kind = tao.getType()
+        if kind in ("lmvm", "blmvm"):
+            lmvm = None
+        else:
+            try:
+                lmvm = tao.getLMVMMat()
+            except PETSc.Error:
+                return                 # not a quasi-Newton type: nothing to initialise
+        H0 = self.M if self.M is not None else self._shell(_InitialHessian())
+        if lmvm is None:
+            tao.setLMVMH0(H0)
+            ksp = tao.getLMVMH0KSP()
+        else:
+            lmvm.setLMVMJ0(H0)
+            ksp = lmvm.getLMVMJ0KSP()
+        ksp.setType("preonly")
+        pc = ksp.getPC()
+        pc.setType("python")
+        pc.setPythonContext(_Apply(self.apply_inverse, pc=True))
+
+
+class _Apply:
+    """Python context applying a function as Mat.mult or PC.apply."""
+
+    def __init__(self, function, pc=False):
+        self.function = function
+
+    def mult(self, mat, x, y):
+        self.function(x, y)
+
+    def apply(self, pc, x, y):
+        self.function(x, y)
+
+
+class _InitialHessian:
+    """The initial Hessian M when only the map M⁻¹ is known (a callable riesz_map)."""
+
+    def mult(self, mat, x, y):
+        raise NotImplementedError(
+            "crk.optimize: this TAO type multiplies by the initial Hessian M, but riesz_map was "
+            "given as a callable applying M⁻¹; give riesz_map as a PETSc Mat instead")
+
+
+def _check_riesz_map(riesz_map, problem, PETSc, name):
+    if riesz_map is None or callable(riesz_map) or isinstance(riesz_map, PETSc.Mat):
+        return
+    if isinstance(riesz_map, (list, tuple)):
+        n = len(problem.controls)
+        if len(riesz_map) != n or not all(r is None or callable(r) for r in riesz_map):
+            raise TypeError(f"{name}: riesz_map given as a list must have one callable (or "
+                            f"None) per control, {n} in all")
+        return
+    raise TypeError(f"{name}: argument 'riesz_map' must be a PETSc Mat, a callable or a list "
+                    f"of callables per control, got {type(riesz_map).__name__}")
+
+
+def _option_text(value):
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return None
+    return str(value)
