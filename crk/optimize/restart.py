@@ -20,7 +20,7 @@ Every rank reads the same file.
 import dataclasses
 import json
 import os
-import tempfile
+import secrets
 
 import numpy as np
 
@@ -63,10 +63,12 @@ def write_atomically(path, state):
     }
     history = np.array([[float(getattr(r, f)) for f in IterationRecord.FIELDS]
                         for r in state.history], dtype=np.float64).reshape(-1, 8)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
+    # a new file beside the destination (same file system, so the rename is atomic), created
+    # with the usual permissions
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}."
+                                  f"{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             np.savez(f, x=np.asarray(state.x, dtype=np.float64), history=history,
                      meta=np.array(json.dumps(meta)))
             f.flush()

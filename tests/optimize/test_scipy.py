@@ -105,7 +105,7 @@ def test_distributed_fit_runs_in_lock_step_and_matches_serial(
     assert_replicated(_history(result))
     assert_replicated(float(result.controls[1]))
     del scipy_points[:]
-    with crk.Tape():
+    with crk.Tape(comm=MPI.COMM_SELF):
         serial = scipy_minimize(least_squares(MPI.COMM_SELF), method=method, options=options,
                                 quiet=True, comm=MPI.COMM_SELF)
     np.testing.assert_allclose(gather_field(result.controls[0]), serial.controls[0].value,
