@@ -10,8 +10,6 @@ Failures are agreed: an exception raised by the reduced functional on any rank, 
 J or derivative, raises :class:`EvaluationFailure` on every rank, and the point is remembered as
 failed.
 """
-import collections
-
 import numpy as np
 
 from ..enlist import Enlist
@@ -25,9 +23,10 @@ class EvaluationFailure(RuntimeError):
 
 
 class _Point:
-    __slots__ = ("values", "J", "gradient", "failure")
+    __slots__ = ("x", "values", "J", "gradient", "failure")
 
-    def __init__(self, values):
+    def __init__(self, x, values):
+        self.x = x
         self.values = values
         self.J = None
         self.gradient = None
@@ -37,106 +36,118 @@ class _Point:
 class Objective:
     """Counted, cached evaluations of the scalar reduced functional ``rf`` over ``comm``.
 
-    Points are given as (``key``, ``values``): ``values`` one plain value per control of ``rf``
-    (this rank's piece for distributed controls), ``key`` bytes that identify the point. With
-    ``replicated_keys`` the key is the same on every rank (scipy's global vector) and lookups
-    need no communication; otherwise each rank's key describes its own piece and a lookup agrees
-    over ``comm``. Every method is collective.
+    Points are given as (``x``, ``values``): ``x`` a float array identifying the point (compared
+    entry by entry), ``values`` one plain value per control of ``rf`` (this rank's piece for
+    distributed controls) or a function returning them (called only when the point is new).
+    With ``replicated_x`` every rank passes the same ``x`` (scipy's global vector) and lookups
+    need no communication; otherwise each rank's ``x`` is its own piece and a lookup agrees over
+    ``comm``. Every method is collective.
     """
 
-    def __init__(self, rf, comm, replicated_keys=True, cache_size=4):
+    def __init__(self, rf, comm, replicated_x=True, cache_size=4):
         self.rf = rf
         self.comm = comm
         self.listed = rf.controls.listed
-        self.replicated_keys = replicated_keys or comm.size == 1
+        self.replicated_x = replicated_x or comm.size == 1
         self.cache_size = cache_size
-        self.points = collections.OrderedDict()
-        self.at_tape = None                 # key of the point the tape stands at
+        self.points = []                    # most recently used last
+        self.at_tape = None                 # the point the tape stands at
         self.count = Evaluations()
+        # where a failure on one rank is agreed with the others (made once: they hold no state)
+        self.sections = {kind: collective_section(comm, where=f"crk.optimize: {what}")
+                         for kind, what in (("forward", "evaluating J"),
+                                            ("adjoint", "the derivative"),
+                                            ("hessian", "a Hessian action"))}
 
     # -- public -----------------------------------------------------------------------------
-    def value(self, key, values):
+    def value(self, x, values):
         """J at the point (float). Raises EvaluationFailure."""
-        point = self._point(key, values)
+        point = self._point(x, values)
         if point.failure is None and point.J is None:
-            self._forward(key, point)
+            self._forward(point)
         self._raise_if_failed(point)
         return point.J
 
-    def gradient(self, key, values):
+    def gradient(self, x, values):
         """The derivative at the point: one plain value per control. Raises EvaluationFailure."""
-        point = self._point(key, values)
+        point = self._point(x, values)
         if point.failure is None and point.gradient is None:
-            if self.at_tape != key or point.J is None:
-                self._forward(key, point)
+            if self.at_tape is not point or point.J is None:
+                self._forward(point)
             if point.failure is None:
                 self._adjoint(point)
         self._raise_if_failed(point)
         return point.gradient
 
-    def hessian_action(self, key, values, direction):
+    def hessian_action(self, x, values, direction):
         """The Hessian at the point applied to ``direction`` (one plain value per control).
         Raises EvaluationFailure."""
-        point = self._point(key, values)
-        if point.failure is None and (self.at_tape != key or point.J is None):
-            self._forward(key, point)
+        point = self._point(x, values)
+        if point.failure is None and (self.at_tape is not point or point.J is None):
+            self._forward(point)
         self._raise_if_failed(point)
         m_dot = self._as_argument(direction)
         try:
-            with collective_section(self.comm, where="crk.optimize: Hessian action"):
+            with self.sections["hessian"]:
                 self.count.hessian += 1
                 result = [plain_value(h) for h in Enlist(self.rf.hessian(m_dot))]
         except Exception as e:
-            self._invalidate_tape()
+            self.at_tape = None
             raise EvaluationFailure(f"the Hessian action raised {type(e).__name__}: {e}") from e
         if all(np.all(np.isfinite(d)) for d in direction):   # else garbage in, garbage out
             self._check_finite(result, "the Hessian action")
         return result
 
-    def known(self, key):
-        """(J, gradient) already known at ``key`` (None where not), without evaluating."""
-        point = self.points.get(key)
+    def known(self, x):
+        """(J, gradient) already known at ``x`` (None where not), without evaluating. Not
+        collective: only for replicated ``x``."""
+        point = self._find(x)
         if point is None or point.failure is not None:
             return None, None
         return point.J, point.gradient
 
-    def move_tape_to(self, key, values):
+    def move_tape_to(self, x, values):
         """Make sure the tape stands at the point (a forward run if it does not)."""
-        point = self._point(key, values)
-        if self.at_tape != key or point.J is None:
-            self._forward(key, point)
+        point = self._point(x, values)
+        if self.at_tape is not point or point.J is None:
+            self._forward(point)
         self._raise_if_failed(point)
 
     # -- internals --------------------------------------------------------------------------
-    def _point(self, key, values):
-        found = key in self.points
-        if not self.replicated_keys:
-            found = not max_over_ranks(0 if found else 1, self.comm)
-        if found:
-            self.points.move_to_end(key)
-            return self.points[key]
-        if not self.replicated_keys:
-            # the lookup failed on some rank: forget the key everywhere, so ranks agree
-            self.points.pop(key, None)
-            if self.at_tape == key:
-                self.at_tape = None
-        point = _Point(list(values))
-        self.points[key] = point
+    def _find(self, x):
+        for point in reversed(self.points):
+            if point.x.shape == x.shape and np.array_equal(point.x, x):
+                return point
+        return None
+
+    def _point(self, x, values):
+        x = np.asarray(x, dtype=np.float64)
+        point = self._find(x)
+        if not self.replicated_x:       # found only if found on every rank
+            if max_over_ranks(0 if point is not None else 1, self.comm):
+                point = None
+        if point is not None:
+            if point is not self.points[-1]:
+                self.points.remove(point)
+                self.points.append(point)
+            return point
+        point = _Point(np.array(x), list(values() if callable(values) else values))
+        self.points.append(point)
         self.count.points += 1
-        while len(self.points) > self.cache_size:
-            self.points.popitem(last=False)
+        if len(self.points) > self.cache_size:
+            del self.points[0]
         return point
 
-    def _forward(self, key, point):
+    def _forward(self, point):
         self.at_tape = None
         try:
-            with collective_section(self.comm, where="crk.optimize: evaluating J"):
+            with self.sections["forward"]:
                 self.count.forward += 1
                 J = float(self.rf(self._as_argument(point.values)))
         except Exception as e:
             self._fail(point, f"evaluating J raised {type(e).__name__}: {e}", e)
             return
-        self.at_tape = key
+        self.at_tape = point
         if not np.isfinite(J):
             self._fail(point, f"J is {J}")
             return
@@ -144,11 +155,11 @@ class Objective:
 
     def _adjoint(self, point):
         try:
-            with collective_section(self.comm, where="crk.optimize: the derivative"):
+            with self.sections["adjoint"]:
                 self.count.adjoint += 1
                 gradient = [plain_value(g) for g in Enlist(self.rf.derivative())]
         except Exception as e:
-            self._invalidate_tape()
+            self.at_tape = None
             self._fail(point, f"the derivative raised {type(e).__name__}: {e}", e)
             return
         try:
@@ -173,9 +184,6 @@ class Objective:
         if point.failure is not None:
             message, cause = point.failure
             raise EvaluationFailure(message) from cause
-
-    def _invalidate_tape(self):
-        self.at_tape = None
 
     def _as_argument(self, values):
         return list(values) if self.listed else values[0]

@@ -25,7 +25,7 @@ class FitProblem:
     their current values), or None for all.
     """
 
-    def __init__(self, rf, derivative_components, comm, name, replicated_keys):
+    def __init__(self, rf, derivative_components, comm, name, replicated_x):
         self.name = name
         if not (hasattr(rf, "controls") and hasattr(rf, "derivative") and callable(rf)):
             raise TypeError(f"{name}: argument 'rf' must be a crk.ReducedFunctional, got "
@@ -46,7 +46,7 @@ class FitProblem:
         agree(self.comm, error, where=name)
         self.layout = ControlLayout(self.controls, self.free, self.comm)
         self.base = [plain_value(c.tape_value()) for c in self.controls]
-        self.objective = Objective(rf, self.comm, replicated_keys=replicated_keys)
+        self.objective = Objective(rf, self.comm, replicated_x=replicated_x)
         self.progress = None
         self.resumed = None
 

@@ -85,8 +85,10 @@ class Progress:
         record = IterationRecord(iteration, float(J), float(gradient_norm), float(step),
                                  counts.forward, counts.adjoint, counts.hessian, self.seconds())
         self.history.append(record)
-        self._say(f"iteration {iteration:4d}  J {record.J:.10e}  |g| {record.gradient_norm:.3e}"
-                  f"  step {record.step:.3e}  {_counts(counts)}  {record.seconds:.2f} s")
+        if self.log:
+            self._say(f"iteration {iteration:4d}  J {record.J:.10e}  |g| "
+                      f"{record.gradient_norm:.3e}  step {record.step:.3e}  {_counts(counts)}  "
+                      f"{record.seconds:.2f} s")
         if self.checkpoint_file is not None:
             self._write(x)
         if not call_back or self.callback is None:

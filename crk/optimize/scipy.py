@@ -102,7 +102,7 @@ def scipy_minimize(rf, method="L-BFGS-B", bounds=None, derivative_components=Non
     if bounds is not None and not takes_bounds:
         raise ValueError(f"{name}: method {method!r} does not take bounds; use one of "
                          f"{[m for m, v in METHODS.items() if v[1]]}")
-    problem = FitProblem(rf, derivative_components, comm, name, replicated_keys=True)
+    problem = FitProblem(rf, derivative_components, comm, name, replicated_x=True)
     layout, objective = problem.layout, problem.objective
     lower, upper = layout.bounds(bounds) if bounds is not None else (None, None)
     values = problem.start(checkpoint_file, resume, f"scipy:{method}", callback, quiet,
@@ -161,7 +161,7 @@ class _Driver:
         self.layout = problem.layout
         self.objective = problem.objective
         self.method = method
-        self.gradients = {}             # key -> gathered derivative (global vector)
+        self.gradient_at = (None, None)   # (x, gathered derivative) of the latest derivative
         self.iterate = None             # (x, J, gathered derivative) of the last iterate
         self.failed_since_iteration = 0
         self.zero = [0.0 if c.scalar else np.zeros(c.shape) for c in problem.controls]
@@ -170,22 +170,17 @@ class _Driver:
     def _values(self, x):
         return self.layout.scatter(x, self.problem.base)
 
-    @staticmethod
-    def _key(x):
-        return np.ascontiguousarray(x, dtype=np.float64).tobytes()
-
     def _gradient(self, x):
-        key = self._key(x)
-        g = self.gradients.get(key)
-        if g is None:
-            g = self.layout.gather(self.objective.gradient(key, self._values(x)))
-            self.gradients = {key: g}   # the latest only: scipy asks again at the same x
+        last_x, g = self.gradient_at
+        if last_x is None or not np.array_equal(last_x, x):
+            g = self.layout.gather(self.objective.gradient(x, lambda: self._values(x)))
+            self.gradient_at = (np.array(x), g)    # scipy asks again at the same x
         return g
 
     # -- scipy's callables ----------------------------------------------------------------------
     def fun(self, x):
         try:
-            return self.objective.value(self._key(x), self._values(x))
+            return self.objective.value(x, lambda: self._values(x))
         except EvaluationFailure:
             return self._failed_step(x)[0]
 
@@ -196,25 +191,21 @@ class _Driver:
             return self._failed_step(x)[1]
 
     def hessp(self, x, p):
-        key = self._key(x)
         direction = self.layout.scatter(p, self.zero)
         try:
-            result = self.objective.hessian_action(key, self._values(x), direction)
+            result = self.objective.hessian_action(x, lambda: self._values(x), direction)
         except EvaluationFailure as e:
             raise _Stop("failed_step", f"the Hessian action failed: {e}") from e
         return self.layout.gather(result)
 
     def callback(self, xk, *_):
         x = np.array(xk, dtype=np.float64)
-        key = self._key(x)
         values = self._values(x)
         try:
-            J = self.objective.value(key, values)
+            J = self.objective.value(x, values)
         except EvaluationFailure:
             return      # SLSQP reports its trial point before its line search rejects it
-        g = self.gradients.get(key)
-        if g is None and self.objective.known(key)[1] is not None:
-            g = self._gradient(x)
+        g = self._gradient(x) if self.objective.known(x)[1] is not None else None
         gnorm = self._gradient_norm(x, g) if g is not None else float("nan")
         step = global_norm(x - self.iterate[0])
         self.iterate = (x, J, g)
@@ -234,9 +225,9 @@ class _Driver:
     # -- start and end --------------------------------------------------------------------------
     def begin(self, x0):
         """Evaluate J and the derivative at the start (errors here are the caller's to fix)."""
-        key, values = self._key(x0), self._values(x0)
+        values = self._values(x0)
         try:
-            J = self.objective.value(key, values)
+            J = self.objective.value(x0, values)
             g = self._gradient(x0)
         except EvaluationFailure as e:
             raise ValueError(f"{self.problem.name}: J or its derivative could not be computed "
@@ -249,7 +240,7 @@ class _Driver:
         if x is not None:
             x = np.array(x, dtype=np.float64)
             try:
-                self.objective.value(self._key(x), self._values(x))
+                self.objective.value(x, lambda: self._values(x))
                 return x
             except EvaluationFailure:
                 pass
@@ -257,10 +248,10 @@ class _Driver:
 
     def outcome(self, x, reason, message):
         """The result at ``x``; the tape is left there."""
-        key, values = self._key(x), self._values(x)
+        values = self._values(x)
         g = self._gradient(x)
-        self.objective.move_tape_to(key, values)
-        J = self.objective.value(key, values)
+        self.objective.move_tape_to(x, values)
+        J = self.objective.value(x, values)
         return self.problem.result(values, J, self._gradient_norm(x, g), reason, message,
                                    reason == "converged", x)
 

@@ -61,7 +61,7 @@ def tao_minimize(rf, tao_type=None, bounds=None, derivative_components=None,
     from solvers.petsc import import_petsc
     PETSc = import_petsc()
     name = "crk.optimize.tao_minimize"
-    problem = FitProblem(rf, derivative_components, comm, name, replicated_keys=False)
+    problem = FitProblem(rf, derivative_components, comm, name, replicated_x=False)
     _check_riesz_map(riesz_map, problem, PETSc, name)
     tao_driver = _TaoFit(PETSc, problem, options_prefix)
     try:
