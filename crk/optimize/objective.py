@@ -14,7 +14,7 @@ import numpy as np
 
 from ..enlist import Enlist
 from ..overloaded_type import plain_value
-from ..parallel.collective import collective_section, max_over_ranks
+from ..parallel.collective import collective_section, max_over_ranks, sum_over_ranks
 from .result import Evaluations
 
 
@@ -94,13 +94,18 @@ class Objective:
         except Exception as e:
             self.at_tape = None
             raise EvaluationFailure(f"the Hessian action raised {type(e).__name__}: {e}") from e
-        if all(np.all(np.isfinite(d)) for d in direction):   # else garbage in, garbage out
-            self._check_finite(result, "the Hessian action")
+        # a non-finite result is a failure only for a finite direction (else garbage in,
+        # garbage out); both flags agreed over ranks in one collective
+        flags = np.array([0.0 if _finite(direction) else 1.0, 0.0 if _finite(result) else 1.0])
+        if self.comm.size > 1:
+            flags = sum_over_ranks(flags, self.comm)
+        if flags[0] == 0.0 and flags[1] > 0.0:
+            raise EvaluationFailure("the Hessian action is not finite")
         return result
 
     def known(self, x):
-        """(J, gradient) already known at ``x`` (None where not), without evaluating. Not
-        collective: only for replicated ``x``."""
+        """(J, gradient) already known at ``x`` (None where not), without evaluating.
+        Collective unless ``x`` is replicated."""
         point = self._find(x)
         if point is None or point.failure is not None:
             return None, None
@@ -115,17 +120,22 @@ class Objective:
 
     # -- internals --------------------------------------------------------------------------
     def _find(self, x):
-        for point in reversed(self.points):
-            if point.x.shape == x.shape and np.array_equal(point.x, x):
+        """The cached point at ``x``, or None. Every rank keeps the same list of points (they
+        are made and reordered together); with ranks holding pieces of ``x``, the point is one
+        that matches on every rank (one collective)."""
+        matches = [point.x.shape == x.shape and np.array_equal(point.x, x)
+                   for point in self.points]
+        if not self.replicated_x:
+            misses = sum_over_ranks(np.array([0.0 if m else 1.0 for m in matches]), self.comm)
+            matches = [miss == 0.0 for miss in misses]
+        for point, match in zip(reversed(self.points), reversed(matches)):
+            if match:
                 return point
         return None
 
     def _point(self, x, values):
         x = np.asarray(x, dtype=np.float64)
         point = self._find(x)
-        if not self.replicated_x:       # found only if found on every rank
-            if max_over_ranks(0 if point is not None else 1, self.comm):
-                point = None
         if point is not None:
             if point is not self.points[-1]:
                 self.points.remove(point)
@@ -170,7 +180,7 @@ class Objective:
         point.gradient = gradient
 
     def _check_finite(self, values, what):
-        bad = 0 if all(np.all(np.isfinite(v)) for v in values) else 1
+        bad = 0 if _finite(values) else 1
         if self.comm.size > 1:
             bad = max_over_ranks(bad, self.comm)
         if bad:
@@ -187,3 +197,7 @@ class Objective:
 
     def _as_argument(self, values):
         return list(values) if self.listed else values[0]
+
+
+def _finite(values):
+    return all(np.all(np.isfinite(v)) for v in values)

@@ -10,10 +10,12 @@ map as the gradient norm and the initial quasi-Newton Hessian.
 Defaults (type, tolerances, iteration limit, ``petsc_options``) are set before
 ``setFromOptions``, so the command line wins: ``-crk_tao_type bqnls -crk_tao_monitor``.
 
-Failed steps: a point where J or the derivative cannot be computed gets J = inf; TAO's
-More-Thuente line search (the one of the quasi-Newton and Newton line-search types) takes that as
-a domain violation and backtracks, and the trust-region types reject the step. A failure TAO
-cannot recover from ends the fit with reason ``"failed_step"`` at the last good iterate.
+Failed steps: at a point where J or the derivative cannot be computed, TAO is handed J and the
+derivative of the iterate it steps from. Its More-Thuente line search (the one of the quasi-Newton
+and Newton line-search types) then sees no sufficient decrease and backtracks, and the
+trust-region types see no actual reduction and shrink the region. (Returning inf, which TAO's
+line search claims to treat as a domain violation, makes its step interpolation NaN.) A failure
+TAO cannot recover from ends the fit with reason ``"failed_step"`` at the last good iterate.
 """
 import logging
 
@@ -26,10 +28,20 @@ from .problem import FitProblem, finish, logging_level
 
 DEFAULT_TYPE = "bqnls"
 
+#: Defaults under the fit's options prefix. The quasi-Newton types start each update from the
+#: scalar (Shanno-Phua) scaling, as L-BFGS-B does: PETSc's own default, a diagonal rescaling,
+#: stalls far above the tolerance on some fits (the least-squares tests here). The command line
+#: and ``petsc_options`` override them, e.g. ``-crk_tao_bqnls_mat_lmvm_scale_type diagonal``.
+DEFAULT_OPTIONS = {f"tao_{kind}_mat_lmvm_scale_type": "scalar"
+                   for kind in ("bqnls", "bqnk", "blmvm")}
+#: The same for type lmvm, whose matrix PETSc gives the fixed prefix ``tao_lmvm_`` (not under
+#: the solver's prefix); set only for the fit and removed after it.
+UNPREFIXED_DEFAULT_OPTIONS = {"tao_lmvm_mat_lmvm_scale_type": "scalar"}
+
 
 def tao_minimize(rf, tao_type=None, bounds=None, derivative_components=None,
                  options_prefix="crk_", riesz_map=None, gatol=None, grtol=None, gttol=None,
-                 max_iterations=None, petsc_options=None, callback=None, checkpoint_file=None,
+                 max_iterations=1000, petsc_options=None, callback=None, checkpoint_file=None,
                  resume=None, quiet=False, log_level=logging.INFO, raise_on_failure=True,
                  comm=None):
     """Minimise the scalar reduced functional ``rf`` with PETSc TAO over ``comm`` (default
@@ -39,11 +51,13 @@ def tao_minimize(rf, tao_type=None, bounds=None, derivative_components=None,
     search, when None); ``-{options_prefix}tao_type`` on the command line overrides it, as every
     other ``-{options_prefix}tao_*`` option overrides the defaults given here (``gatol``,
     ``grtol``, ``gttol``, ``max_iterations``, and ``petsc_options``: a dict of option names
-    without the prefix, e.g. ``{"tao_ls_type": "armijo"}``).
+    without the prefix, e.g. ``{"tao_ls_type": "armijo"}``). ``max_iterations`` (default 1000,
+    where TAO's own default is 50 for its bnk/bqnk family) counts the iterations of all resumed
+    runs together. The quasi-Newton matrices start from the scalar initial scaling (see
+    :data:`DEFAULT_OPTIONS`), or from the Riesz map when one is given.
 
     ``bounds``, ``derivative_components``, ``callback``, ``checkpoint_file``, ``resume``,
-    ``quiet``, ``log_level``, ``raise_on_failure``: as for :func:`scipy_minimize`
-    (``max_iterations`` counts the iterations of all resumed runs together).
+    ``quiet``, ``log_level``, ``raise_on_failure``: as for :func:`scipy_minimize`.
 
     ``riesz_map``: the inner product of the control space, used as TAO's gradient norm and as the
     initial Hessian of its quasi-Newton types (lmvm, blmvm, bqnls, ...). Either a PETSc Mat M
@@ -53,8 +67,10 @@ def tao_minimize(rf, tao_type=None, bounds=None, derivative_components=None,
     control's derivative (a crk value) to its gradient (applying M⁻¹, like
     ``rf.derivative(riesz_map=...)``), or a list of such callables (None: identity) per control.
 
-    Returns an :class:`OptimizationResult` (``gradient_norm`` is TAO's: of the projected
-    gradient, in the Riesz norm when one is given); raises :class:`OptimizationError` carrying it
+    Returns an :class:`OptimizationResult` whose ``gradient_norm`` (and history) is the norm TAO
+    reports: of the projected gradient, in the Riesz norm when one is given (lmvm, blmvm, nls,
+    ntr, ...), or the l2 norm of a Fischer-Burmeister residual (the bnk/bqnk family: bqnls,
+    bnls, bntr, ...); raises :class:`OptimizationError` carrying it
     when TAO reports divergence, unless ``raise_on_failure=False``. Either way the tape stands at
     the result's controls and every PETSc object made here is destroyed.
     """
@@ -88,10 +104,12 @@ class _TaoFit:
         self.objects = []               # every PETSc object made here, destroyed at the end
         self.inserted_options = []
         self.zero = [0.0 if c.scalar else np.zeros(c.shape) for c in problem.controls]
-        self.iterate = None             # (owned block, values) of the last iterate
+        self.iterate = None             # (owned block, values, J, derivative) of the last iterate
         self.failed_since_iteration = 0
         self.stop = None                # (reason, message) when a callback ends the fit
         self.hessian_point = None
+        self.start = None               # (J, l2 gradient norm) at the starting point
+        self.started = False            # the starting point is recorded
 
     def _own(self, obj):
         self.objects.append(obj)
@@ -115,66 +133,71 @@ class _TaoFit:
         return v
 
     def _read(self, vec, base):
-        """(key, values) of a Vec: the key is this rank's bytes."""
+        """(this rank's block, per-control values) of a Vec."""
         block = np.array(vec.getArray(readonly=True), dtype=np.float64)
-        return block.tobytes(), self.layout.from_owned(block, base)
+        return block, self.layout.from_owned(block, base)
 
     def _write(self, vec, values):
         vec.setArray(self.layout.owned(values))
 
-    # -- TAO's callbacks ----------------------------------------------------------------------------
+    # -- TAO's callbacks ---------------------------------------------------------------------------
     def objective_callback(self, tao, x):
-        key, values = self._read(x, self.problem.base)
+        block, values = self._read(x, self.problem.base)
         try:
-            return self.objective.value(key, values)
+            return self.objective.value(block, values)
         except EvaluationFailure:
-            self.failed_since_iteration += 1
-            return np.inf
+            return self._failed_step()[0]
 
     def gradient_callback(self, tao, x, g):
-        key, values = self._read(x, self.problem.base)
+        block, values = self._read(x, self.problem.base)
         try:
-            self._write(g, self.objective.gradient(key, values))
+            self._write(g, self.objective.gradient(block, values))
         except EvaluationFailure:
-            self.failed_since_iteration += 1
-            g.set(0.0)
+            self._write(g, self._failed_step()[1])
 
     def objective_gradient_callback(self, tao, x, g):
-        key, values = self._read(x, self.problem.base)
+        block, values = self._read(x, self.problem.base)
         try:
-            J = self.objective.value(key, values)
-            self._write(g, self.objective.gradient(key, values))
+            J = self.objective.value(block, values)
+            self._write(g, self.objective.gradient(block, values))
             return J
         except EvaluationFailure:
-            self.failed_since_iteration += 1
-            g.set(0.0)
-            return np.inf
+            J, gradient = self._failed_step()
+            self._write(g, gradient)
+            return J
+
+    def _failed_step(self):
+        """What TAO is told at a point where J or the derivative failed: J and the derivative of
+        the iterate it steps from (see the module docstring)."""
+        self.failed_since_iteration += 1
+        return self.iterate[2], self.iterate[3]
 
     def hessian_callback(self, tao, x, H, P):
-        key, values = self._read(x, self.problem.base)
-        self.hessian_point = (key, values)
+        block, values = self._read(x, self.problem.base)
+        self.hessian_point = (block, values)
         H.getPythonContext().shift_by = 0.0
 
     def monitor(self, tao):
         its = tao.getIterationNumber()
-        if its == 0:
-            return
-        x = tao.getSolution()
-        key, values = self._read(x, self.problem.base)
         _, f, gnorm, _, _, _ = tao.getSolutionStatus()
-        block = np.array(x.getArray(readonly=True), dtype=np.float64)
+        if its == 0:                    # the starting point, with TAO's gradient norm
+            self._record_start(f, gnorm)
+            return
+        self._record_start()
+        block, values = self._read(tao.getSolution(), self.problem.base)
         step = self._norm(block - self.iterate[0])
-        self.iterate = (block, values)
+        self.iterate = (block, values, self.objective.value(block, values),
+                        self.objective.gradient(block, values))
         self.failed_since_iteration = 0
         global_x = self.layout.gather(values) if self.problem.progress.checkpoint_file else None
         if self.problem.progress.iteration(f, gnorm, step, global_x, values):
             self.stop = ("stopped_by_callback", "the callback asked to stop")
-            tao.setConvergedReason(self.PETSc.TAO.Reason.CONVERGED_USER)
+            tao.setConvergedReason(self.PETSc.TAO.ConvergedReason.CONVERGED_USER)
 
     def _norm(self, block):
         return float(np.sqrt(sum_over_ranks(float(np.dot(block, block)), self.comm)))
 
-    # -- the fit ------------------------------------------------------------------------------------
+    # -- the fit -----------------------------------------------------------------------------------
     def run(self, tao_type, bounds, riesz_map, tolerances, max_iterations, petsc_options,
             callback, checkpoint_file, resume, quiet, log_level):
         PETSc, problem, layout = self.PETSc, self.problem, self.layout
@@ -213,9 +236,11 @@ class _TaoFit:
             kwargs = {k: v for k, v in (("gatol", gatol), ("grtol", grtol), ("gttol", gttol))
                       if v is not None}
             tao.setTolerances(**kwargs)
-        if max_iterations is not None:
-            tao.setMaximumIterations(max(max_iterations - problem.progress.iterations, 0))
-        self._insert_options(petsc_options)
+        tao.setMaximumIterations(max(max_iterations - problem.progress.iterations, 0))
+        # with a Riesz map, the initial Hessian is the map itself: no rescaling of it
+        scale = "none" if riesz_map is not None else "scalar"
+        self._insert_options({**{k: scale for k in DEFAULT_OPTIONS}, **petsc_options})
+        self._insert_options({k: scale for k in UNPREFIXED_DEFAULT_OPTIONS}, prefix="")
         tao.setMonitor(self.monitor)
         riesz = _RieszMap(self, riesz_map) if riesz_map is not None else None
         if riesz is not None:
@@ -225,29 +250,39 @@ class _TaoFit:
             riesz.set_initial_hessian(tao)
         problem.progress.optimizer = f"tao:{tao.getType()}"
 
-        if max_iterations is not None and max_iterations <= problem.progress.iterations:
+        if max_iterations <= problem.progress.iterations:
             reason, message = "max_iterations", "the iteration budget was used by earlier runs"
         else:
             tao.solve()
             reason, message = self._reason(tao)
+        self._record_start()
         final = np.array(x.getArray(readonly=True), dtype=np.float64)
         return self._outcome(final, reason, message, tao)
 
     def _begin(self, start, values):
-        key = start.tobytes()
         try:
-            J = self.objective.value(key, values)
-            gradient = self.objective.gradient(key, values)
+            J = self.objective.value(start, values)
+            gradient = self.objective.gradient(start, values)
         except EvaluationFailure as e:
             raise ValueError(f"{self.problem.name}: J or its derivative could not be computed "
                              f"at the starting controls: {e}") from e
-        self.iterate = (start, values)
-        gnorm = self._norm(self.layout.owned(gradient))
+        self.iterate = (start, values, J, gradient)
+        self.start = (J, self._norm(self.layout.owned(gradient)))
+
+    def _record_start(self, J=None, gnorm=None):
+        """Record the starting point once (TAO's monitor reports it as iteration 0 with its
+        own gradient norm; else the l2 norm)."""
+        if self.started:
+            return
+        self.started = True
+        if J is None:
+            J, gnorm = self.start
+        values = self.iterate[1]
         global_x = self.layout.gather(values) if self.problem.progress.checkpoint_file else None
         self.problem.progress.begin(J, gnorm, global_x, values)
 
     def _reason(self, tao):
-        Reason = self.PETSc.TAO.Reason
+        Reason = self.PETSc.TAO.ConvergedReason
         code = tao.getConvergedReason()
         names = {getattr(Reason, k): k for k in dir(Reason) if not k.startswith("_")}
         message = f"TAO {names.get(code, code)}"
@@ -267,28 +302,27 @@ class _TaoFit:
         """The result at TAO's answer if J can be computed there, else at the last iterate."""
         problem, objective = self.problem, self.objective
         values = self.layout.from_owned(final, problem.base)
-        key = final.tobytes()
         try:
-            J = objective.value(key, values)
-            gradient = objective.gradient(key, values)
+            J = objective.value(final, values)
+            gradient = objective.gradient(final, values)
         except EvaluationFailure:
-            final, values = self.iterate
-            key = final.tobytes()
-            J = objective.value(key, values)
-            gradient = objective.gradient(key, values)
-        objective.move_tape_to(key, values)
+            final, values = self.iterate[:2]
+            J = objective.value(final, values)
+            gradient = objective.gradient(final, values)
+        objective.move_tape_to(final, values)
         gnorm = tao.getSolutionStatus()[2] if reason != "failed_step" else \
             self._norm(self.layout.owned(gradient))
         global_x = self.layout.gather(values) if problem.progress.checkpoint_file else None
         return problem.result(values, J, gnorm, reason, message, reason == "converged",
                               global_x)
 
-    def _insert_options(self, petsc_options):
+    def _insert_options(self, petsc_options, prefix=None):
         """Defaults for ``-{prefix}name``: set unless the options database has them already
         (the command line wins); removed again after the fit."""
         options = self.PETSc.Options()
+        prefix = self.prefix if prefix is None else prefix
         for name, value in petsc_options.items():
-            key = self.prefix + str(name).lstrip("-")
+            key = prefix + str(name).lstrip("-")
             if options.hasName(key):
                 continue
             options.setValue(key, _option_text(value))
@@ -306,10 +340,10 @@ class _HessianShell:
         fit = self.fit
         if fit.hessian_point is None:
             raise RuntimeError("crk.optimize: TAO applied the Hessian before setting its point")
-        key, values = fit.hessian_point
+        block, values = fit.hessian_point
         _, direction = fit._read(x, fit.zero)
         try:
-            result = fit.objective.hessian_action(key, values, direction)
+            result = fit.objective.hessian_action(block, values, direction)
         except EvaluationFailure as e:
             fit.stop = ("failed_step", f"the Hessian action failed: {e}")
             raise

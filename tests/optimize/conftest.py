@@ -87,6 +87,42 @@ def quartic():
 
 
 @pytest.fixture
+def counting_rf():
+    """A ReducedFunctional class recording every forward (with its point), adjoint and Hessian
+    call in ``.calls`` (independent of crk.optimize's own counts)."""
+    from crk.overloaded_type import plain_value
+
+    class CountingRF(crk.ReducedFunctional):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.calls = []
+
+        def __call__(self, values):
+            key = b"".join(np.ascontiguousarray(plain_value(v), dtype=float).tobytes()
+                           for v in values)
+            self.calls.append(("forward", key))
+            return super().__call__(values)
+
+        def derivative(self, *args, **kwargs):
+            self.calls.append(("adjoint", None))
+            return super().derivative(*args, **kwargs)
+
+        def hessian(self, m_dot, options=None):
+            self.calls.append(("hessian", None))
+            return super().hessian(m_dot, options)
+
+        def assert_reruns_only_for_hessians(self):
+            """A point is run forward again only to apply the Hessian there (after the
+            optimiser tried another point), or at the end to leave the tape at the answer."""
+            seen = set()
+            for i, (kind, key) in enumerate(self.calls):
+                if kind == "forward" and key in seen and i + 1 < len(self.calls):
+                    assert self.calls[i + 1][0] in ("hessian", "adjoint"), i
+                seen.add(key)
+    return CountingRF
+
+
+@pytest.fixture
 def gather_field(comm):
     """``gather_field(value)``: a distributed crk value's global array, on every rank."""
     return lambda value: np.concatenate(comm.allgather(np.asarray(value.value)))

@@ -45,29 +45,6 @@ def scipy_points(monkeypatch):
     return points
 
 
-class CountingRF(crk.ReducedFunctional):
-    """Records every forward, adjoint and Hessian call made on it (independent of crk.optimize's
-    own counts)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.calls = []
-
-    def __call__(self, values):
-        key = b"".join(np.ascontiguousarray(np.asarray(crk.overloaded_type.plain_value(v),
-                                                       dtype=float)).tobytes() for v in values)
-        self.calls.append(("forward", key))
-        return super().__call__(values)
-
-    def derivative(self, *args, **kwargs):
-        self.calls.append(("adjoint", None))
-        return super().derivative(*args, **kwargs)
-
-    def hessian(self, m_dot, options=None):
-        self.calls.append(("hessian", None))
-        return super().hessian(m_dot, options)
-
-
 def _history(result):
     return np.array([[r.J, r.gradient_norm, r.step] for r in result.history])
 
@@ -119,10 +96,11 @@ def test_distributed_fit_runs_in_lock_step_and_matches_serial(
 # -- evaluations: one forward and one adjoint per distinct point --------------------------------
 @pytest.mark.mpi
 @pytest.mark.parametrize("method", LINE_SEARCH + HESSIAN)
-def test_one_forward_and_at_most_one_adjoint_per_distinct_point(method, least_squares, comm):
+def test_one_forward_and_at_most_one_adjoint_per_distinct_point(method, least_squares, comm,
+                                                                counting_rf):
     options, _ = TIGHT[method]
     with crk.Tape():
-        rf = least_squares(comm, rf_class=CountingRF)
+        rf = least_squares(comm, rf_class=counting_rf)
         result = scipy_minimize(rf, method=method, options=options, quiet=True)
     forwards = [key for kind, key in rf.calls if kind == "forward"]
     counts = result.evaluations
@@ -132,13 +110,7 @@ def test_one_forward_and_at_most_one_adjoint_per_distinct_point(method, least_sq
     assert counts.points == len(set(forwards)) and counts.failed == 0
     assert counts.adjoint <= counts.points
     if method in HESSIAN:
-        # a point is run again only to apply the Hessian there after scipy tried another
-        # point, or at the end to leave the tape at the answer
-        seen = set()
-        for i, (kind, key) in enumerate(rf.calls):
-            if kind == "forward" and key in seen and i + 1 < len(rf.calls):
-                assert rf.calls[i + 1][0] in ("hessian", "adjoint"), (method, i)
-            seen.add(key)
+        rf.assert_reruns_only_for_hessians()
     else:
         assert counts.forward == counts.points            # never a point twice
     if method == "L-BFGS-B":
@@ -267,7 +239,7 @@ def test_derivative_components_fix_the_other_controls(least_squares, comm, gathe
     assert float(result.controls[1]) == 0.5 and result.success
 
 
-# -- the pyadjoint call -----------------------------------------------------------------------------
+# -- the pyadjoint call ----------------------------------------------------------------------------
 @pytest.mark.mpi
 def test_minimize_returns_the_controls_as_given(rosenbrock):
     with crk.Tape():
@@ -286,7 +258,7 @@ def test_minimize_returns_the_controls_as_given(rosenbrock):
         assert info.value.result.iterations == 2 and info.value.result.reason == "max_iterations"
 
 
-# -- callback, logging, files -------------------------------------------------------------------------
+# -- callback, logging, files ----------------------------------------------------------------------
 @pytest.mark.mpi
 def test_callback_sees_every_iteration_and_can_stop(least_squares, comm, split):
     seen = []
@@ -353,7 +325,7 @@ def test_result_writes_json_and_csv_from_rank_zero(least_squares, comm, tmp_path
     assert int(rows[-1]["forward"]) == result.history[-1].forward
 
 
-# -- bad input ---------------------------------------------------------------------------------------
+# -- bad input -------------------------------------------------------------------------------------
 @pytest.mark.mpi
 def test_bad_arguments_name_themselves(least_squares, comm, split):
     with crk.Tape():
