@@ -158,8 +158,8 @@ class _TaoFit:
     def objective_gradient_callback(self, tao, x, g):
         block, values = self._read(x, self.problem.base)
         try:
-            J = self.objective.value(block, values)
-            self._write(g, self.objective.gradient(block, values))
+            J, gradient = self.objective.value_and_gradient(block, values)
+            self._write(g, gradient)
             return J
         except EvaluationFailure:
             J, gradient = self._failed_step()
@@ -186,8 +186,7 @@ class _TaoFit:
         self._record_start()
         block, values = self._read(tao.getSolution(), self.problem.base)
         step = self._norm(block - self.iterate[0])
-        self.iterate = (block, values, self.objective.value(block, values),
-                        self.objective.gradient(block, values))
+        self.iterate = (block, values, *self.objective.value_and_gradient(block, values))
         self.failed_since_iteration = 0
         global_x = self.layout.gather(values) if self.problem.progress.checkpoint_file else None
         if self.problem.progress.iteration(f, gnorm, step, global_x, values):
