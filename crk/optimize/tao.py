@@ -38,6 +38,11 @@ DEFAULT_OPTIONS = {f"tao_{kind}_mat_lmvm_scale_type": "scalar"
 #: the solver's prefix); set only for the fit and removed after it.
 UNPREFIXED_DEFAULT_OPTIONS = {"tao_lmvm_mat_lmvm_scale_type": "scalar"}
 
+#: Quasi-Newton types, by how their initial Hessian is set: TaoLMVMSetH0, or J0 of the matrix
+#: TaoGetLMVMMatrix returns.
+LMVM_H0_TYPES = ("lmvm", "blmvm")
+LMVM_MAT_TYPES = ("bqnls", "bqnktr", "bqnktl")
+
 
 def tao_minimize(rf, tao_type=None, bounds=None, derivative_components=None,
                  options_prefix="crk_", riesz_map=None, gatol=None, grtol=None, gttol=None,
@@ -107,9 +112,21 @@ class _TaoFit:
         self.iterate = None             # (owned block, values, J, derivative) of the last iterate
         self.failed_since_iteration = 0
         self.stop = None                # (reason, message) when a callback ends the fit
+        self.error = None               # the first exception raised inside a TAO callback
         self.hessian_point = None
         self.start = None               # (J, l2 gradient norm) at the starting point
         self.started = False            # the starting point is recorded
+
+    def guard(self, function):
+        """``function`` remembering the first exception it raises (see :meth:`run`)."""
+        def guarded(*args):
+            try:
+                return function(*args)
+            except Exception as e:
+                if self.error is None:
+                    self.error = e
+                raise
+        return guarded
 
     def _own(self, obj):
         self.objects.append(obj)
@@ -217,15 +234,15 @@ class _TaoFit:
         tao.setOptionsPrefix(self.prefix)
         tao.setType(tao_type)
         tao.setSolution(x)
-        tao.setObjective(self.objective_callback)
-        tao.setGradient(self.gradient_callback, g)
-        tao.setObjectiveGradient(self.objective_gradient_callback, g)
+        tao.setObjective(self.guard(self.objective_callback))
+        tao.setGradient(self.guard(self.gradient_callback), g)
+        tao.setObjectiveGradient(self.guard(self.objective_gradient_callback), g)
         H = self._own(PETSc.Mat().createPython(
             ((layout.owned_size, layout.size), (layout.owned_size, layout.size)),
             _HessianShell(self), comm=self.comm))
         H.setOption(PETSc.Mat.Option.SYMMETRIC, True)
         H.setUp()
-        tao.setHessian(self.hessian_callback, H, H)
+        tao.setHessian(self.guard(self.hessian_callback), H, H)
         if lower is not None:
             inf = PETSc.INFINITY
             tao.setVariableBounds(self._vec(np.clip(lower, -inf, inf)),
@@ -240,7 +257,7 @@ class _TaoFit:
         scale = "none" if riesz_map is not None else "scalar"
         self._insert_options({**{k: scale for k in DEFAULT_OPTIONS}, **petsc_options})
         self._insert_options({k: scale for k in UNPREFIXED_DEFAULT_OPTIONS}, prefix="")
-        tao.setMonitor(self.monitor)
+        tao.setMonitor(self.guard(self.monitor))
         riesz = _RieszMap(self, riesz_map) if riesz_map is not None else None
         if riesz is not None:
             tao.setGradientNorm(riesz.norm_matrix())
@@ -252,7 +269,15 @@ class _TaoFit:
         if max_iterations <= problem.progress.iterations:
             reason, message = "max_iterations", "the iteration budget was used by earlier runs"
         else:
-            tao.solve()
+            try:
+                tao.solve()
+            except PETSc.Error:
+                # petsc4py turns an exception in a callback into a PETSc error: give back the
+                # exception itself, or the failed step a Hessian action ended the fit with
+                if self.error is None:
+                    raise
+                if not (isinstance(self.error, EvaluationFailure) and self.stop):
+                    raise self.error
             reason, message = self._reason(tao)
         self._record_start()
         final = np.array(x.getArray(readonly=True), dtype=np.float64)
@@ -336,6 +361,9 @@ class _HessianShell:
         self.shift_by = 0.0
 
     def mult(self, mat, x, y):
+        self.fit.guard(self._mult)(x, y)
+
+    def _mult(self, x, y):
         fit = self.fit
         if fit.hessian_point is None:
             raise RuntimeError("crk.optimize: TAO applied the Hessian before setting its point")
@@ -407,37 +435,32 @@ class _RieszMap:
 
     def norm_matrix(self):
         """A matrix applying M⁻¹: TAO's gradient norm is sqrt(gᵀ M⁻¹ g)."""
-        return self._shell(_Apply(self.apply_inverse))
+        return self._shell(_Apply(self.fit.guard(self.apply_inverse)))
 
     def set_initial_hessian(self, tao):
         """Make M the initial Hessian of TAO's quasi-Newton matrix (its inverse applied as
         above), for the types that have one."""
-        PETSc = self.fit.PETSc
         kind = tao.getType()
-        if kind in ("lmvm", "blmvm"):
-            lmvm = None
-        else:
-            try:
-                lmvm = tao.getLMVMMat()
-            except PETSc.Error:
-                return                 # not a quasi-Newton type: nothing to initialise
+        if kind not in LMVM_H0_TYPES + LMVM_MAT_TYPES:
+            return                      # not a quasi-Newton type: nothing to initialise
         H0 = self.M if self.M is not None else self._shell(_InitialHessian())
-        if lmvm is None:
+        if kind in LMVM_H0_TYPES:
             tao.setLMVMH0(H0)
             ksp = tao.getLMVMH0KSP()
         else:
+            lmvm = tao.getLMVMMat()
             lmvm.setLMVMJ0(H0)
             ksp = lmvm.getLMVMJ0KSP()
         ksp.setType("preonly")
         pc = ksp.getPC()
         pc.setType("python")
-        pc.setPythonContext(_Apply(self.apply_inverse, pc=True))
+        pc.setPythonContext(_Apply(self.fit.guard(self.apply_inverse)))
 
 
 class _Apply:
     """Python context applying a function as Mat.mult or PC.apply."""
 
-    def __init__(self, function, pc=False):
+    def __init__(self, function):
         self.function = function
 
     def mult(self, mat, x, y):
