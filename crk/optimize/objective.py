@@ -19,6 +19,12 @@ from ..parallel.collective import collective_section, sum_over_ranks
 from .result import Evaluations
 
 
+def controls_listed(rf):
+    """Whether ``rf``'s controls were given as a list (then values go in and come out as
+    lists), rather than as one control."""
+    return getattr(rf.controls, "listed", True)
+
+
 class EvaluationFailure(RuntimeError):
     """J or its derivative could not be computed at a point (raised on every rank alike)."""
 
@@ -48,7 +54,7 @@ class Objective:
     def __init__(self, rf, comm, replicated_x=True, cache_size=4):
         self.rf = rf
         self.comm = comm
-        self.listed = rf.controls.listed
+        self.listed = controls_listed(rf)
         self.replicated_x = replicated_x or comm.size == 1
         self.cache_size = cache_size
         self.points = []                    # most recently used last

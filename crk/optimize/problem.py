@@ -9,7 +9,7 @@ from ..overloaded_type import plain_value
 from ..parallel.collective import agree
 from ..parallel.comm import comms_compatible, resolve_comm
 from . import restart
-from .objective import Objective
+from .objective import Objective, controls_listed
 from .progress import Progress
 from .result import OptimizationError, OptimizationResult
 from .vector import ControlLayout
@@ -54,7 +54,7 @@ class FitProblem:
     def wrap(self, values):
         """The controls as crk values (single or list, as the reduced functional's)."""
         wrapped = [c.wrap(v) for c, v in zip(self.controls, values)]
-        return self.rf.controls.delist(wrapped)
+        return wrapped if controls_listed(self.rf) else wrapped[0]
 
     def start(self, checkpoint_file, resume, optimizer, callback, quiet, log_level):
         """Resume from ``checkpoint_file`` if asked and present; set up the progress record.

@@ -36,10 +36,14 @@ class Evaluations:
 
 @dataclasses.dataclass
 class IterationRecord:
-    """One optimiser iteration: its number (0 is the starting point), J, the gradient norm
-    ``gradient_norm`` (l2 of the derivative, or the Riesz-map norm TAO uses), ``step`` (l2 norm of
-    the change of the free controls since the previous record), the cumulative evaluation counts
-    and the wall ``seconds`` since the fit started (summed over resumed runs)."""
+    """One optimiser iteration: its number (0 is the starting point), J, ``gradient_norm``, the
+    l2 norm of the ``step`` (the change of the free controls since the previous record), the
+    cumulative evaluation counts, and the wall ``seconds`` since the fit started (summed over
+    resumed runs; measured on each rank, so the one figure that may differ between ranks).
+
+    ``gradient_norm``: for scipy the l2 norm of the derivative (projected onto the bounds when
+    there are bounds); for TAO the norm TAO reports (see :func:`crk.optimize.tao_minimize`).
+    """
 
     iteration: int
     J: float
@@ -64,11 +68,13 @@ class OptimizationResult:
     ``controls``: the optimised controls as crk values (this rank's piece of distributed ones), a
     single value or a list as the reduced functional's controls were given. ``J`` and
     ``gradient_norm`` at those controls; ``iterations`` (total, resumed runs included);
-    ``evaluations``; ``success``; ``reason`` (a short word: "converged", "max_iterations",
-    "failed_step", "stopped_by_callback", "line_search", ... ) and ``message`` (the optimiser's
-    own words); ``optimizer`` (e.g. ``"scipy:L-BFGS-B"``, ``"tao:bqnls"``); ``seconds`` (wall time,
-    summed over resumed runs); ``history`` (one :class:`IterationRecord` per iteration);
-    ``resumed_from`` (the iteration a checkpoint restart continued from, or None).
+    ``evaluations``; ``success``; ``reason`` (``"converged"``, ``"stopped_by_callback"``,
+    ``"max_iterations"``, ``"failed_step"`` (an evaluation failed and the optimiser could not
+    recover), ``"line_search"`` (TAO's line search failed) or ``"not_converged"``) and
+    ``message`` (the optimiser's own words); ``optimizer`` (e.g. ``"scipy:L-BFGS-B"``,
+    ``"tao:bqnls"``); ``seconds`` (wall time, summed over resumed runs); ``history`` (one
+    :class:`IterationRecord` per iteration); ``resumed_from`` (the iteration a checkpoint
+    restart continued from, or None).
     """
 
     controls: object

@@ -22,7 +22,7 @@ import logging
 import numpy as np
 
 from ..overloaded_type import plain_value
-from ..parallel.collective import sum_over_ranks
+from ..parallel.collective import agree, sum_over_ranks
 from .objective import EvaluationFailure
 from .problem import FitProblem, finish, logging_level
 
@@ -391,6 +391,12 @@ class _RieszMap:
         self.ksp = None
         PETSc = fit.PETSc
         if isinstance(riesz_map, PETSc.Mat):
+            expected = ((fit.layout.owned_size, fit.layout.size),) * 2
+            got = tuple(tuple(int(n) for n in pair) for pair in riesz_map.getSizes())
+            agree(fit.comm, None if got == expected else ValueError(
+                f"{fit.problem.name}: riesz_map has sizes (local, global) {got} on rank "
+                f"{fit.comm.rank}, but the control vector there is {expected[0]}: one row per "
+                f"entry of the free controls this rank owns"), where=fit.problem.name)
             self.M = riesz_map
             self.ksp = fit._own(PETSc.KSP().create(comm=fit.comm))
             self.ksp.setOptionsPrefix(fit.prefix + "riesz_")
@@ -443,7 +449,8 @@ class _RieszMap:
         kind = tao.getType()
         if kind not in LMVM_H0_TYPES + LMVM_MAT_TYPES:
             return                      # not a quasi-Newton type: nothing to initialise
-        H0 = self.M if self.M is not None else self._shell(_InitialHessian())
+        H0 = self.M if self.M is not None else \
+            self._shell(_Apply(self.fit.guard(_no_initial_hessian)))
         if kind in LMVM_H0_TYPES:
             tao.setLMVMH0(H0)
             ksp = tao.getLMVMH0KSP()
@@ -470,13 +477,11 @@ class _Apply:
         self.function(x, y)
 
 
-class _InitialHessian:
-    """The initial Hessian M when only the map M⁻¹ is known (a callable riesz_map)."""
-
-    def mult(self, mat, x, y):
-        raise NotImplementedError(
-            "crk.optimize: this TAO type multiplies by the initial Hessian M, but riesz_map was "
-            "given as a callable applying M⁻¹; give riesz_map as a PETSc Mat instead")
+def _no_initial_hessian(x, y):
+    """Products with the initial Hessian M, when only the map M⁻¹ is known (a callable)."""
+    raise NotImplementedError(
+        "crk.optimize: this TAO type multiplies by the initial Hessian M, but riesz_map was "
+        "given as a callable applying M⁻¹; give riesz_map as a PETSc Mat instead")
 
 
 def _check_riesz_map(riesz_map, problem, PETSc, name):

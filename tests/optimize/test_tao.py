@@ -256,7 +256,7 @@ def test_failing_hessian_action_ends_the_fit_at_the_last_good_controls(comm, spl
 
 
 @pytest.mark.mpi
-def test_tao_bad_arguments(least_squares, comm):
+def test_tao_bad_arguments(least_squares, comm, PETSc):
     with crk.Tape():
         rf = least_squares(comm)
         with pytest.raises(TypeError, match="argument 'riesz_map' must be a PETSc Mat, a "
@@ -264,6 +264,13 @@ def test_tao_bad_arguments(least_squares, comm):
             tao_minimize(rf, riesz_map=np.eye(2))
         with pytest.raises(TypeError, match="one callable \\(or None\\) per control, 2 in all"):
             tao_minimize(rf, riesz_map=[None])
+        wrong = PETSc.Mat().createAIJ(((3, PETSc.DECIDE), (3, PETSc.DECIDE)), nnz=1, comm=comm)
+        wrong.assemble()
+        try:
+            with pytest.raises((ValueError, CollectiveError), match="riesz_map has sizes"):
+                tao_minimize(rf, riesz_map=wrong)
+        finally:
+            wrong.destroy()
         with pytest.raises(OptimizationError, match="max_iterations") as info:
             tao_minimize(rf, max_iterations=1, quiet=True)
         assert info.value.result.iterations == 1
