@@ -131,15 +131,14 @@ class Objective:
         """The cached point at ``x``, or None. Every rank keeps the same list of points (they
         are made and reordered together); with ranks holding pieces of ``x``, the point is one
         that matches on every rank (one collective)."""
-        matches = [point.x.shape == x.shape and np.array_equal(point.x, x)
-                   for point in self.points]
-        if not self.replicated_x:
-            misses = sum_over_ranks(np.array([0.0 if m else 1.0 for m in matches]), self.comm)
-            matches = [miss == 0.0 for miss in misses]
-        for point, match in zip(reversed(self.points), reversed(matches)):
-            if match:
-                return point
-        return None
+        def same(point):
+            return point.x.shape == x.shape and np.array_equal(point.x, x)
+        if self.replicated_x:
+            return next((p for p in reversed(self.points) if same(p)), None)
+        misses = sum_over_ranks(np.array([0.0 if same(p) else 1.0 for p in self.points]),
+                                self.comm)
+        return next((p for p, miss in zip(reversed(self.points), reversed(misses))
+                     if miss == 0.0), None)
 
     def _point(self, x, values):
         x = np.asarray(x, dtype=np.float64)
