@@ -9,9 +9,13 @@ A checkpoint file (numpy ``.npz``, no pickles) holds
   global sizes, the iteration count, evaluation counts, wall seconds, whether the fit finished
   (and why), and the optimiser's own restartable state (``optimizer_state``, a JSON dict).
 
-What is restored is the iterate, the counters and the history: quasi-Newton memories
-(L-BFGS-B's, TAO's LMVM) are rebuilt from the restored iterate, so a resumed fit reaches the same
-answer to the optimiser's tolerance, not bit for bit the iterates an uninterrupted run would take.
+What is restored: the iterate, the iteration and evaluation counters (iteration limits count all
+runs together), the history, and the trust-region radius of trust-region methods (scipy's
+trust-constr, TAO's ntr/bntr/bqnktr/...; given as the initial radius unless the caller sets one).
+Quasi-Newton memories (L-BFGS-B's, TAO's LMVM) and line-search state are not restorable through
+scipy's or TAO's interfaces: they are rebuilt from the restored iterate, so a resumed fit reaches
+the same answer to the optimiser's tolerance, not bit for bit the iterates an uninterrupted run
+would take.
 
 Rank 0 writes; a file is first written next to its destination, flushed to disk, then renamed
 over it, so a fit killed at any moment leaves either the previous checkpoint or the new one.

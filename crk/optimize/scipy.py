@@ -114,6 +114,9 @@ def scipy_minimize(rf, method="L-BFGS-B", bounds=None, derivative_components=Non
     options = dict(options or {})
     if problem.comm.rank != 0 and "disp" in options:
         options["disp"] = False             # only rank 0 speaks
+    saved_radius = problem.progress.optimizer_state.get("trust_radius")
+    if method == "trust-constr" and saved_radius is not None:
+        options.setdefault("initial_tr_radius", saved_radius)
     max_iterations = options.get("maxiter")
     if max_iterations is not None:          # a budget for all runs of a resumed fit together
         options["maxiter"] = max_iterations - problem.progress.iterations
@@ -198,7 +201,7 @@ class _Driver:
             raise _Stop("failed_step", f"the Hessian action failed: {e}") from e
         return self.layout.gather(result)
 
-    def callback(self, xk, *_):
+    def callback(self, xk, *state):
         x = np.array(xk, dtype=np.float64)
         values = self._values(x)
         try:
@@ -210,6 +213,8 @@ class _Driver:
         step = global_norm(x - self.iterate[0])
         self.iterate = (x, J, g)
         self.failed_since_iteration = 0
+        if state and hasattr(state[0], "tr_radius"):    # trust-constr: resumable
+            self.problem.progress.optimizer_state["trust_radius"] = float(state[0].tr_radius)
         if self.problem.progress.iteration(J, gnorm, step, x, values):
             raise _Stop("stopped_by_callback", "the callback asked to stop")
 

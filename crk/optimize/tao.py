@@ -206,6 +206,9 @@ class _TaoFit:
         self.iterate = (block, values, *self.objective.value_and_gradient(block, values))
         self.failed_since_iteration = 0
         global_x = self.layout.gather(values) if self.problem.progress.checkpoint_file else None
+        radius = tao.getCurrentTrustRegionRadius()
+        if radius > 0.0:                # a trust-region type: the radius is resumable
+            self.problem.progress.optimizer_state["trust_radius"] = float(radius)
         if self.problem.progress.iteration(f, gnorm, step, global_x, values):
             self.stop = ("stopped_by_callback", "the callback asked to stop")
             tao.setConvergedReason(self.PETSc.TAO.ConvergedReason.CONVERGED_USER)
@@ -253,6 +256,9 @@ class _TaoFit:
                       if v is not None}
             tao.setTolerances(**kwargs)
         tao.setMaximumIterations(max(max_iterations - problem.progress.iterations, 0))
+        saved_radius = problem.progress.optimizer_state.get("trust_radius")
+        if saved_radius is not None:
+            tao.setInitialTrustRegionRadius(saved_radius)
         # with a Riesz map, the initial Hessian is the map itself: no rescaling of it
         scale = "none" if riesz_map is not None else "scalar"
         self._insert_options({**{k: scale for k in DEFAULT_OPTIONS}, **petsc_options})

@@ -14,6 +14,7 @@ Converting between per-control values and either layout costs at most one collec
 """
 import numpy as np
 
+from ..overloaded_type import OverloadedType, plain_value
 from ..parallel.collective import agree, allgather
 
 
@@ -35,7 +36,7 @@ class ControlLayout:
         self.any_distributed = any(distributed) and comm.size > 1
         counts = allgather(local, comm) if self.any_distributed else [local] * comm.size
         self.counts = np.array(counts, dtype=np.int64).reshape(comm.size, len(self.free))
-        # per free control: (distributed, local size, global size, offset in the global vector)
+        # per free control: (index, distributed, local size, global size, global offset)
         self.entries = []
         offset = 0
         for j, (k, dist) in enumerate(zip(self.free, distributed)):
@@ -126,8 +127,9 @@ class ControlLayout:
 
         ``bounds``: None, or one entry per control (a single (lower, upper) pair when there is
         one control); each entry None or a pair whose parts are None, a number, or an array of
-        the control's shape (this rank's piece for a distributed control). Entries of fixed
-        controls are ignored. A bad argument on one rank raises on every rank. Collective.
+        the control's shape (this rank's piece for a distributed control) -- a pair of arrays,
+        not scipy's list of per-entry pairs. Entries of fixed controls are ignored. A bad
+        argument on one rank raises on every rank. Collective.
         """
         lower, upper = self.bound_values(bounds)
         lo, hi = self.gather(lower), self.gather(upper)
@@ -181,7 +183,7 @@ class ControlLayout:
 
     def _bound(self, k, side, value):
         control = self.controls[k]
-        arr = np.asarray(_plain(value), dtype=np.float64)
+        arr = np.asarray(plain_value(value), dtype=np.float64)
         if np.any(np.isnan(arr)):
             raise ValueError(f"bounds: the {side} bound of control {k} contains NaN")
         if arr.ndim == 0:
@@ -208,15 +210,10 @@ def _check_order(lo, hi):
                          f"of the free controls)")
 
 
-def _plain(value):
-    from ..overloaded_type import plain_value
-    return plain_value(value)
-
-
 def _is_pair(value):
     return isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        v is None or np.ndim(_plain(v)) == 0 or isinstance(v, (np.ndarray, list, tuple))
-        or hasattr(v, "_ad_create_checkpoint") for v in value)
+        v is None or isinstance(v, (OverloadedType, np.ndarray, list, tuple)) or np.ndim(v) == 0
+        for v in value)
 
 
 def _describe(value):

@@ -93,6 +93,29 @@ def test_resumed_fit_continues_and_reaches_the_same_answer(least_squares, comm, 
 
 
 @pytest.mark.mpi
+def test_trust_radius_is_kept_for_the_resumed_fit(least_squares, comm, tmp_path, monkeypatch):
+    import scipy.optimize
+    path = os.path.join(_directory(comm, tmp_path), "fit.ckpt")
+    with crk.Tape():
+        scipy_minimize(least_squares(comm), method="trust-constr", quiet=True,
+                       checkpoint_file=path,
+                       callback=lambda record, controls: record.iteration == 3)
+    radius = restart.read(path).optimizer_state["trust_radius"]
+    assert radius > 0.0
+    given = []
+    original = scipy.optimize.minimize
+
+    def recording(*args, **kwargs):
+        given.append(kwargs["options"].get("initial_tr_radius"))
+        return original(*args, **kwargs)
+    monkeypatch.setattr(scipy.optimize, "minimize", recording)
+    with crk.Tape():
+        resumed = scipy_minimize(least_squares(comm), method="trust-constr", quiet=True,
+                                 checkpoint_file=path)
+    assert given == [radius] and resumed.success and resumed.resumed_from == 3
+
+
+@pytest.mark.mpi
 def test_resume_on_another_number_of_ranks(least_squares, comm, tmp_path, gather_field):
     from mpi4py import MPI
     path = os.path.join(_directory(comm, tmp_path), "fit.ckpt")

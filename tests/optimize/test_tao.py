@@ -256,6 +256,22 @@ def test_failing_hessian_action_ends_the_fit_at_the_last_good_controls(comm, spl
 
 
 @pytest.mark.mpi
+def test_tao_trust_radius_is_kept_for_the_resumed_fit(least_squares, comm, tmp_path):
+    import os
+
+    from crk.optimize import restart
+    path = os.path.join(comm.bcast(str(tmp_path), root=0), "tao.ckpt")
+    with crk.Tape():
+        tao_minimize(least_squares(comm), tao_type="bntr", quiet=True, checkpoint_file=path,
+                     callback=lambda record, controls: record.iteration == 2)
+    assert restart.read(path).optimizer_state["trust_radius"] > 0.0
+    with crk.Tape():
+        resumed = tao_minimize(least_squares(comm), tao_type="bntr", quiet=True,
+                               checkpoint_file=path)
+    assert resumed.success and resumed.resumed_from == 2
+
+
+@pytest.mark.mpi
 def test_tao_bad_arguments(least_squares, comm, PETSc):
     with crk.Tape():
         rf = least_squares(comm)
