@@ -21,7 +21,7 @@ The parts:
 ``problem.py``
     argument checks, starting point and result shared by both optimisers.
 ``scipy.py`` / ``tao.py``
-    the two drivers.
+    the two drivers; ``riesz.py``: the control space's inner product for TAO.
 ``result.py``
     the result record and the error.
 

@@ -21,10 +21,10 @@ import logging
 
 import numpy as np
 
-from ..overloaded_type import plain_value
-from ..parallel.collective import agree, sum_over_ranks
+from ..parallel.collective import sum_over_ranks
 from .objective import EvaluationFailure
 from .problem import FitProblem, finish, logging_level
+from .riesz import RieszMap, check_riesz_map
 
 DEFAULT_TYPE = "bqnls"
 
@@ -37,11 +37,6 @@ DEFAULT_OPTIONS = {f"tao_{kind}_mat_lmvm_scale_type": "scalar"
 #: The same for type lmvm, whose matrix PETSc gives the fixed prefix ``tao_lmvm_`` (not under
 #: the solver's prefix); set only for the fit and removed after it.
 UNPREFIXED_DEFAULT_OPTIONS = {"tao_lmvm_mat_lmvm_scale_type": "scalar"}
-
-#: Quasi-Newton types, by how their initial Hessian is set: TaoLMVMSetH0, or J0 of the matrix
-#: TaoGetLMVMMatrix returns.
-LMVM_H0_TYPES = ("lmvm", "blmvm")
-LMVM_MAT_TYPES = ("bqnls", "bqnktr", "bqnktl")
 
 
 def tao_minimize(rf, tao_type=None, bounds=None, derivative_components=None,
@@ -83,7 +78,7 @@ def tao_minimize(rf, tao_type=None, bounds=None, derivative_components=None,
     PETSc = import_petsc()
     name = "crk.optimize.tao_minimize"
     problem = FitProblem(rf, derivative_components, comm, name, replicated_x=False)
-    _check_riesz_map(riesz_map, problem, PETSc, name)
+    check_riesz_map(riesz_map, problem, PETSc, name)
     tao_driver = _TaoFit(PETSc, problem, options_prefix)
     try:
         return finish(tao_driver.run(
@@ -128,7 +123,7 @@ class _TaoFit:
                 raise
         return guarded
 
-    def _own(self, obj):
+    def own(self, obj):
         self.objects.append(obj)
         return obj
 
@@ -143,44 +138,44 @@ class _TaoFit:
     # -- Vec <-> values --------------------------------------------------------------------------
     def _vec(self, block=None):
         PETSc = self.PETSc
-        v = self._own(PETSc.Vec().createMPI((self.layout.owned_size, self.layout.size),
+        v = self.own(PETSc.Vec().createMPI((self.layout.owned_size, self.layout.size),
                                             comm=self.comm))
         if block is not None:
             v.setArray(block)
         return v
 
-    def _read(self, vec, base):
+    def read(self, vec, base):
         """(this rank's block, per-control values) of a Vec."""
         block = np.array(vec.getArray(readonly=True), dtype=np.float64)
         return block, self.layout.from_owned(block, base)
 
-    def _write(self, vec, values):
+    def write(self, vec, values):
         vec.setArray(self.layout.owned(values))
 
     # -- TAO's callbacks ---------------------------------------------------------------------------
     def objective_callback(self, tao, x):
-        block, values = self._read(x, self.problem.base)
+        block, values = self.read(x, self.problem.base)
         try:
             return self.objective.value(block, values)
         except EvaluationFailure:
             return self._failed_step()[0]
 
     def gradient_callback(self, tao, x, g):
-        block, values = self._read(x, self.problem.base)
+        block, values = self.read(x, self.problem.base)
         try:
-            self._write(g, self.objective.gradient(block, values))
+            self.write(g, self.objective.gradient(block, values))
         except EvaluationFailure:
-            self._write(g, self._failed_step()[1])
+            self.write(g, self._failed_step()[1])
 
     def objective_gradient_callback(self, tao, x, g):
-        block, values = self._read(x, self.problem.base)
+        block, values = self.read(x, self.problem.base)
         try:
             J, gradient = self.objective.value_and_gradient(block, values)
-            self._write(g, gradient)
+            self.write(g, gradient)
             return J
         except EvaluationFailure:
             J, gradient = self._failed_step()
-            self._write(g, gradient)
+            self.write(g, gradient)
             return J
 
     def _failed_step(self):
@@ -190,7 +185,7 @@ class _TaoFit:
         return self.iterate[2], self.iterate[3]
 
     def hessian_callback(self, tao, x, H, P):
-        block, values = self._read(x, self.problem.base)
+        block, values = self.read(x, self.problem.base)
         self.hessian_point = (block, values)
         H.getPythonContext().shift_by = 0.0
 
@@ -201,7 +196,7 @@ class _TaoFit:
             self._record_start(f, gnorm)
             return
         self._record_start()
-        block, values = self._read(tao.getSolution(), self.problem.base)
+        block, values = self.read(tao.getSolution(), self.problem.base)
         step = self._norm(block - self.iterate[0])
         self.iterate = (block, values, *self.objective.value_and_gradient(block, values))
         self.failed_since_iteration = 0
@@ -233,14 +228,14 @@ class _TaoFit:
 
         x = self._vec(start)
         g = self._vec()
-        tao = self._own(PETSc.TAO().create(comm=self.comm))
+        tao = self.own(PETSc.TAO().create(comm=self.comm))
         tao.setOptionsPrefix(self.prefix)
         tao.setType(tao_type)
         tao.setSolution(x)
         tao.setObjective(self.guard(self.objective_callback))
         tao.setGradient(self.guard(self.gradient_callback), g)
         tao.setObjectiveGradient(self.guard(self.objective_gradient_callback), g)
-        H = self._own(PETSc.Mat().createPython(
+        H = self.own(PETSc.Mat().createPython(
             ((layout.owned_size, layout.size), (layout.owned_size, layout.size)),
             _HessianShell(self), comm=self.comm))
         H.setOption(PETSc.Mat.Option.SYMMETRIC, True)
@@ -264,7 +259,7 @@ class _TaoFit:
         self._insert_options({**{k: scale for k in DEFAULT_OPTIONS}, **petsc_options})
         self._insert_options({k: scale for k in UNPREFIXED_DEFAULT_OPTIONS}, prefix="")
         tao.setMonitor(self.guard(self.monitor))
-        riesz = _RieszMap(self, riesz_map) if riesz_map is not None else None
+        riesz = RieszMap(self, riesz_map) if riesz_map is not None else None
         if riesz is not None:
             tao.setGradientNorm(riesz.norm_matrix())
         tao.setFromOptions()
@@ -374,133 +369,18 @@ class _HessianShell:
         if fit.hessian_point is None:
             raise RuntimeError("crk.optimize: TAO applied the Hessian before setting its point")
         block, values = fit.hessian_point
-        _, direction = fit._read(x, fit.zero)
+        _, direction = fit.read(x, fit.zero)
         try:
             result = fit.objective.hessian_action(block, values, direction)
         except EvaluationFailure as e:
             fit.stop = ("failed_step", f"the Hessian action failed: {e}")
             raise
-        fit._write(y, result)
+        fit.write(y, result)
         if self.shift_by:
             y.axpy(self.shift_by, x)
 
     def shift(self, mat, alpha):
         self.shift_by += alpha
-
-
-class _RieszMap:
-    """The control space's inner product for TAO: the gradient norm and the initial Hessian."""
-
-    def __init__(self, fit, riesz_map):
-        self.fit = fit
-        self.riesz_map = riesz_map
-        self.ksp = None
-        PETSc = fit.PETSc
-        if isinstance(riesz_map, PETSc.Mat):
-            expected = ((fit.layout.owned_size, fit.layout.size),) * 2
-            got = tuple(tuple(int(n) for n in pair) for pair in riesz_map.getSizes())
-            agree(fit.comm, None if got == expected else ValueError(
-                f"{fit.problem.name}: riesz_map has sizes (local, global) {got} on rank "
-                f"{fit.comm.rank}, but the control vector there is {expected[0]}: one row per "
-                f"entry of the free controls this rank owns"), where=fit.problem.name)
-            self.M = riesz_map
-            self.ksp = fit._own(PETSc.KSP().create(comm=fit.comm))
-            self.ksp.setOptionsPrefix(fit.prefix + "riesz_")
-            self.ksp.setOperators(riesz_map)
-            self.ksp.setType("cg")
-            self.ksp.getPC().setType("jacobi")
-            self.ksp.setTolerances(rtol=1e-12)
-            self.ksp.setFromOptions()
-        else:
-            self.M = None
-
-    def apply_inverse(self, x, y):
-        """y = M⁻¹ x: the gradient of derivative x."""
-        if self.ksp is not None:
-            self.ksp.solve(x, y)
-            reason = self.ksp.getConvergedReason()
-            if reason < 0:
-                raise RuntimeError(f"crk.optimize: the Riesz map's KSP solve did not converge "
-                                   f"(reason {reason}); set -{self.fit.prefix}riesz_ksp_* "
-                                   f"options")
-            return
-        fit = self.fit
-        _, values = fit._read(x, fit.zero)
-        maps = self.riesz_map if isinstance(self.riesz_map, (list, tuple)) else \
-            [self.riesz_map] * len(values)
-        out = list(values)
-        for k in fit.layout.free:
-            if maps[k] is not None:
-                control = fit.problem.controls[k]
-                out[k] = control.plain(plain_value(maps[k](control.wrap(values[k]))),
-                                       f"riesz_map result for control {k}")
-        fit._write(y, out)
-
-    def _shell(self, context):
-        PETSc, layout = self.fit.PETSc, self.fit.layout
-        sizes = (layout.owned_size, layout.size)
-        mat = self.fit._own(PETSc.Mat().createPython((sizes, sizes), context,
-                                                     comm=self.fit.comm))
-        mat.setOption(PETSc.Mat.Option.SYMMETRIC, True)
-        mat.setUp()
-        return mat
-
-    def norm_matrix(self):
-        """A matrix applying M⁻¹: TAO's gradient norm is sqrt(gᵀ M⁻¹ g)."""
-        return self._shell(_Apply(self.fit.guard(self.apply_inverse)))
-
-    def set_initial_hessian(self, tao):
-        """Make M the initial Hessian of TAO's quasi-Newton matrix (its inverse applied as
-        above), for the types that have one."""
-        kind = tao.getType()
-        if kind not in LMVM_H0_TYPES + LMVM_MAT_TYPES:
-            return                      # not a quasi-Newton type: nothing to initialise
-        H0 = self.M if self.M is not None else \
-            self._shell(_Apply(self.fit.guard(_no_initial_hessian)))
-        if kind in LMVM_H0_TYPES:
-            tao.setLMVMH0(H0)
-            ksp = tao.getLMVMH0KSP()
-        else:
-            lmvm = tao.getLMVMMat()
-            lmvm.setLMVMJ0(H0)
-            ksp = lmvm.getLMVMJ0KSP()
-        ksp.setType("preonly")
-        pc = ksp.getPC()
-        pc.setType("python")
-        pc.setPythonContext(_Apply(self.fit.guard(self.apply_inverse)))
-
-
-class _Apply:
-    """Python context applying a function as Mat.mult or PC.apply."""
-
-    def __init__(self, function):
-        self.function = function
-
-    def mult(self, mat, x, y):
-        self.function(x, y)
-
-    def apply(self, pc, x, y):
-        self.function(x, y)
-
-
-def _no_initial_hessian(x, y):
-    """Products with the initial Hessian M, when only the map M⁻¹ is known (a callable)."""
-    raise NotImplementedError(
-        "crk.optimize: this TAO type multiplies by the initial Hessian M, but riesz_map was "
-        "given as a callable applying M⁻¹; give riesz_map as a PETSc Mat instead")
-
-
-def _check_riesz_map(riesz_map, problem, PETSc, name):
-    if riesz_map is None or callable(riesz_map) or isinstance(riesz_map, PETSc.Mat):
-        return
-    if isinstance(riesz_map, (list, tuple)):
-        n = len(problem.controls)
-        if len(riesz_map) != n or not all(r is None or callable(r) for r in riesz_map):
-            raise TypeError(f"{name}: riesz_map given as a list must have one callable (or "
-                            f"None) per control, {n} in all")
-        return
-    raise TypeError(f"{name}: argument 'riesz_map' must be a PETSc Mat, a callable or a list "
-                    f"of callables per control, got {type(riesz_map).__name__}")
 
 
 def _option_text(value):
