@@ -3,7 +3,7 @@
 Importing crk initialises nothing: no MPI, PETSc, JAX or TensorFlow is loaded until a function
 that needs it runs, and no global setting of another library is changed.
 """
-from . import checkpointing
+from . import checkpointing, optimize
 from .adjfloat import AdjFloat
 from .backends.jax import overload_jax
 from .array import array, ndarray
@@ -22,6 +22,7 @@ from .numpy_rules import (absolute, arccos, arccosh, arcsin, arcsinh, arctan, ar
                           fmin, fmod, hypot, log, log1p, log2, log10, logaddexp, logaddexp2,
                           maximum, minimum, power, rad2deg, reciprocal, sin, sinh, sqrt, square,
                           tan, tanh)
+from .optimize import minimize
 from .overloaded_type import OverloadedType, create_overloaded_object
 from .primitive import Primitive, defhvp, defjvp, defvjp
 from .reduced import ReducedFunction, ReducedFunctional
@@ -36,7 +37,8 @@ __all__ = [
     "ReducedFunction", "ReducedFunctional", "Tape", "annotating", "array", "ndarray",
     "check_duality", "compute_gradient", "compute_hessian", "compute_tlm",
     "continue_annotation", "convergence_rates", "create_overloaded_object", "defhvp", "defjvp",
-    "defvjp", "get_working_tape", "overload_jax", "pause_annotation", "set_working_tape", "stop_annotating",
+    "defvjp", "get_working_tape", "minimize", "optimize", "overload_jax", "pause_annotation",
+    "set_working_tape", "stop_annotating",
     "taylor_test", "taylor_to_dict",
     # recorded numpy functions
     "absolute", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
