@@ -10,6 +10,7 @@ from .array import array, ndarray
 from .block import Block
 from .block_variable import BlockVariable
 from .control import Control
+from .distributed import gather, redistribute, scatter
 from .drivers import compute_gradient, compute_hessian, compute_tlm
 from .numpy_api import (concatenate, copy, dot, expand_dims, hstack, inner, matmul, mean, norm,
                         outer, ravel, reshape, squeeze, stack, sum, swapaxes, trace, transpose,
@@ -32,6 +33,8 @@ __all__ = [
     "continue_annotation", "convergence_rates", "create_overloaded_object", "defhvp", "defjvp",
     "defvjp", "get_working_tape", "overload_jax", "pause_annotation", "set_working_tape", "stop_annotating",
     "taylor_test", "taylor_to_dict",
+    # distributed arrays: moving between distributed and replicated
+    "gather", "redistribute", "scatter",
     # recorded numpy functions
     "absolute", "arctan", "concatenate", "copy", "cos", "cosh", "dot", "exp", "expand_dims",
     "expm1", "hstack", "inner", "log", "log1p", "matmul", "maximum", "mean", "minimum", "norm",

@@ -4,9 +4,11 @@ Each function picks the rank-local primitive or, for a distributed array reduced
 distributed (first) axis, the global one from :mod:`crk.reductions`. ``array_ufunc`` and
 ``array_function`` route ``np.exp(x)``, ``np.sum(x)``, ... on crk values here.
 
-Distributed arrays are split along axis 0; operations act on each rank's piece, except the
-reductions over axis 0 (sum, mean, dot/inner/vdot/matmul contracting axis 0, norm), which are
-global and return replicated values.
+Distributed arrays are split along axis 0 and mean what the whole global array means: operations
+act on each rank's piece where that is the same thing, the reductions over axis 0 (sum, mean,
+dot/inner/vdot/matmul contracting axis 0, norm) are global and return replicated values, and
+indexing, reshapes, concatenation, roll and diff along axis 0 move rows between ranks
+(crk.distributed).
 """
 
 import numpy as np
@@ -16,6 +18,11 @@ from . import reductions as G
 from .overloaded_type import OverloadedType, plain_value
 from .parallel.collective import sum_over_ranks
 from .recording import apply
+
+
+def _shapes():
+    from .distributed import shapes     # imports crk.array, which imports this module
+    return shapes
 
 def _dist(x):
     return isinstance(x, OverloadedType) and x._ad_distributed
@@ -112,16 +119,22 @@ def norm(x, ord=None, axis=None, keepdims=False):
 def reshape(x, shape, order="C"):
     if order != "C":
         raise ValueError("crk.reshape: only order='C' is supported")
+    if _dist(x):
+        return _shapes().reshape(x, shape)
     return apply(R.reshape, (x,), dict(shape=shape))
 
 def ravel(x, order="C"):
     return reshape(x, (-1,), order)
 
 def squeeze(x, axis=None):
+    if _dist(x):
+        return _shapes().squeeze(x, axis)
     shape = np.shape(plain_value(x))
     return reshape(x, np.squeeze(np.empty(shape), axis=axis).shape)
 
 def expand_dims(x, axis):
+    if _dist(x):
+        return _shapes().expand_dims(x, axis)
     shape = np.shape(plain_value(x))
     return reshape(x, np.expand_dims(np.empty(shape), axis).shape)
 
@@ -146,9 +159,11 @@ def _same_distribution(xs, name):
     return True in kinds
 
 def concatenate(arrays, axis=0):
-    """Concatenate; distributed arrays are concatenated piece by piece on each rank."""
+    """Concatenate; distributed arrays along axis 0 one after the other (global order, see
+    crk.distributed.shapes), along other axes piece by piece."""
     arrays = tuple(arrays)
-    _same_distribution(arrays, "concatenate")
+    if _same_distribution(arrays, "concatenate") and axis % _ndim(arrays[0]) == 0:
+        return _shapes().concatenate(arrays)
     return apply(R.concatenate, arrays, dict(axis=axis))
 
 def stack(arrays, axis=0):
@@ -220,6 +235,10 @@ def array_ufunc(ufunc, method, inputs, kwargs):
                         f"np.asarray(x) (not differentiated) or write a crk Block for it.")
     return apply(prim, inputs)
 
+def _halo():
+    from .distributed import halo       # along the distributed axis 0: a neighbour exchange
+    return halo
+
 def _on_values(fn):
     return lambda *args, **kwargs: fn(*[plain_value(a) for a in args],
                                       **{k: plain_value(v) for k, v in kwargs.items()})
@@ -230,6 +249,8 @@ FUNCTIONS = {
     np.expand_dims: expand_dims, np.transpose: transpose, np.swapaxes: swapaxes,
     np.concatenate: concatenate, np.stack: stack, np.hstack: hstack, np.vstack: vstack,
     np.where: where, np.trace: trace, np.copy: copy,
+    np.roll: lambda *a, **k: _halo().roll(*a, **k),
+    np.diff: lambda *a, **k: _halo().diff(*a, **k),
 }
 for _fn in (np.shape, np.ndim, np.size, np.zeros_like, np.ones_like, np.empty_like,
             np.full_like, np.allclose, np.isclose, np.array_equal, np.result_type,

@@ -59,6 +59,13 @@ def apply(prim, args, kwargs=None):
                 distributed = True
         elif type(a) is np.ndarray and _may_change(a):
             values[i] = a.copy()    # a constant the user may still modify in place
+    layout = None
+    if distributed:
+        # crk.distributed.align: distributed operands share one global layout (else they are
+        # realigned first); the result inherits it when the primitive keeps rows.
+        layout = _operand_layout(prim, args)
+        if layout is _REALIGN:
+            return _realign(prim, args, kwargs)
     try:
         ans = prim.fun(*values, **kwargs)
     except (ValueError, TypeError) as e:
@@ -70,6 +77,8 @@ def apply(prim, args, kwargs=None):
     if prim.reduces:
         distributed = False
     out = _wrap_output(ans, distributed, comm)
+    if layout is not None and distributed and type(out) is _NDArray:
+        out._layout = layout
     if not _annotating.get() or not isinstance(out, OverloadedType):
         return out
     for pos in dep_pos:
@@ -110,6 +119,9 @@ def _record(prim, deps, args, kwargs, dep_pos, out_bv, scalar_out, local_comm):
     blocks.append(block)
     if tape.timeline is not None:
         tape.timeline.block_added(block, len(blocks) - 1)
+    if tape.check_replicated:        # debug switch (Tape.add_block does the same)
+        from .distributed.replication_check import check_replicated
+        check_replicated(block, tape.comm)
 
 
 _SCALAR_TYPES = (float, int)
@@ -145,12 +157,17 @@ def apply2(prim, a, b):
         distributed = distributed or b._ad_distributed
     else:
         vb = float.__float__(b) if b_rec else b
+    layout = None
+    if distributed:                          # see apply: crk.distributed.align
+        layout = _operand_layout(prim, (a, b))
+        if layout is _REALIGN:
+            return _realign(prim, (a, b), None)
     try:
         ans = prim.fun(va, vb)
     except (ValueError, TypeError):
         return apply(prim, (a, b))           # recomputes and raises with a described call
     if a_array or b_array:
-        out, out_bv = _new_array(ans, distributed, comm)
+        out, out_bv = _new_array(ans, distributed, comm, layout)
         scalar_out = False
     else:
         ans = float(ans)
@@ -189,17 +206,21 @@ def apply2(prim, a, b):
     return out
 
 
-def _new_array(value, distributed, comm):
-    """A crk.ndarray (and its BlockVariable) around a fresh result of an arithmetic op."""
+def _new_array(value, distributed, comm, layout=None):
+    """A crk.ndarray (and its BlockVariable) around a fresh result of an arithmetic op;
+    ``layout``: the global layout of a distributed result (crk.distributed.layout)."""
     if type(value) is not np.ndarray or value.dtype.kind != "f" or \
             (value.ndim == 0 and not distributed):
         out = _wrap_output(value, distributed, comm)
+        if layout is not None and type(out) is _NDArray:
+            out._layout = layout
         return out, out._bv
     value.flags.writeable = False
     out = _NDArray.__new__(_NDArray)
     out._value = value
     out._ad_distributed = distributed
     out._ad_comm = comm
+    out._layout = layout
     out._bv = bv = BlockVariable(value, distributed, comm)
     return out, bv
 
@@ -209,6 +230,8 @@ apply_scalar = apply2          # the scalar hot path is the same function
 
 _AdjFloat = None   # set by crk.adjfloat (avoids an import cycle)
 _NDArray = None    # set by crk.array
+# set by crk.array from crk.distributed.align (avoids an import cycle)
+_operand_layout = _realign = _REALIGN = None
 
 
 def _may_change(a):

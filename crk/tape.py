@@ -15,7 +15,10 @@ class Tape:
 
     ``comm`` is the communicator whose ranks all record this tape (SPMD; default COMM_WORLD,
     resolved on first use). Tape sweeps agree on failure over it, so an exception on one rank
-    raises on all ranks.
+    raises on all ranks. ``check_replicated=True`` (default: the environment variable
+    ``CRK_CHECK_REPLICATED``) checks after every recorded operation that its replicated values
+    are identical on all ranks (collective; a debugging aid, see
+    crk.distributed.replication_check).
 
     Use as a context manager to make it the working tape::
 
@@ -23,7 +26,7 @@ class Tape:
             ...   # operations recorded on `tape`
     """
 
-    def __init__(self, comm=None, checkpointing=None, directory=None):
+    def __init__(self, comm=None, checkpointing=None, directory=None, check_replicated=None):
         self._blocks = []
         self._comm = comm
         self._tokens = []
@@ -33,6 +36,12 @@ class Tape:
         self._control_defaults = {}   # control variable -> its recorded value
         if checkpointing is not None or directory is not None:
             self.enable_checkpointing(checkpointing, directory=directory)
+        # Debug switch (crk.distributed.replication_check): compare replicated values across
+        # ranks after every recorded block. Default: the CRK_CHECK_REPLICATED variable.
+        if check_replicated is None:
+            from .distributed.replication_check import enabled_by_environment
+            check_replicated = enabled_by_environment()
+        self.check_replicated = bool(check_replicated)
 
     # -- recording ---------------------------------------------------------------------------
     def add_block(self, block):
@@ -42,6 +51,9 @@ class Tape:
         self._blocks.append(block)
         if self.timeline is not None:
             self.timeline.block_added(block, len(self._blocks) - 1)
+        if self.check_replicated:        # debug switch, see __init__
+            from .distributed.replication_check import check_replicated
+            check_replicated(block, self.comm)
 
     def get_blocks(self):
         """The recorded blocks, in recording order (a list; do not modify)."""
