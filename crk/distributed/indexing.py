@@ -37,6 +37,7 @@ import numpy as np
 from .. import numpy_rules as R
 from ..overloaded_type import OverloadedType
 from ..parallel.collective import allgather
+from ..primitive import Primitive, defjvp, defneeds, defvjp, needs_nothing
 from ..recording import apply
 from .layout import Layout, layout_of, resolve
 from .redistribute import record_rowmap, redistribute_to, scatter_to
@@ -235,11 +236,11 @@ def getitem(x, index):
         x = _local_getitem(x, (_FULL,) + rest, layout_of(x))
     sel = select_rows(x, i0)
     if sel.kind == "full":
-        return x if trailing else _local_getitem(x, (_FULL,), layout_of(x))
+        return x if trailing else _local_rows(x, _FULL, layout_of(x))
     if sel.kind == "int":
         return _gather_row(x, sel)
     if sel.kind == "stay":
-        return _local_getitem(x, sel.local, sel.layout)
+        return _local_rows(x, sel.local, sel.layout)
     (layout,) = resolve(x)
     rowmap = exchange_from_pairs(layout, sel.layout, sel.rows, np.arange(len(sel.rows)),
                                  token=sel.token, where="a crk index of a distributed array")
@@ -248,6 +249,29 @@ def getitem(x, index):
 
 def _local_getitem(x, index, layout):
     out = apply(R.getitem, (x,), dict(index=index))
+    out._layout = layout
+    return out
+
+
+def _put_rows(g, ans, x, rows):
+    out = np.zeros(np.shape(x))
+    if isinstance(rows, slice) or rows.dtype == bool:
+        out[rows] = g                    # each row at most once
+    else:
+        np.add.at(out, rows, g)
+    return out
+
+
+# Rows of this rank's piece that stay where they are (a slice, sorted ints or a mask): a view or
+# a copy of whole rows, whose adjoint puts the rows back (np.add.at only for repeated rows).
+take_rows = Primitive("take rows", lambda x, rows: x[rows])
+defneeds(take_rows, needs_nothing)
+defvjp(take_rows, _put_rows)
+defjvp(take_rows, lambda d, ans, x, rows: np.asarray(d)[rows])
+
+
+def _local_rows(x, rows, layout):
+    out = apply(take_rows, (x,), dict(rows=rows))
     out._layout = layout
     return out
 
@@ -308,7 +332,7 @@ def update(x, index, value, add):
     if sel.kind == "int":
         (layout,) = resolve(x)
         here = layout.start <= sel.row < layout.stop
-        local = sel.row - layout.start if here else np.zeros(0, dtype=np.int64)
+        local = sel.row - layout.start if here else slice(0, 0)   # elsewhere: no row
         return _local_update(prim, x, value, (local,) + rest)
     order, sel = _in_row_order(sel, x, add)
     if has_rows:

@@ -34,8 +34,11 @@ def _take(x, rows):
 
 
 def _put(out, rows, values, unique):
-    """out[rows] += values (rows may repeat unless ``unique``)."""
-    if isinstance(rows, slice) or unique:
+    """out[rows] += values, for ``out`` zero at ``rows`` before (rows may repeat unless
+    ``unique``; no row set overlaps another one put into the same ``out``)."""
+    if unique:
+        out[rows] = values
+    elif isinstance(rows, slice):
         out[rows] += values
     else:
         np.add.at(out, rows, values)
