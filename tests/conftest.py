@@ -3,7 +3,8 @@ under ``mpirun -n N python -m pytest --with-mpi``.
 
 * A watchdog: every test that hangs longer than CRK_TEST_TIMEOUT seconds (default 300) dumps its
   traceback and exits the process, so a deadlock fails fast under mpirun.
-* ``comm``: COMM_WORLD. ``split``: this rank's slice of n items (uneven splits on purpose).
+* ``comm``: COMM_WORLD. ``split``: this rank's slice of n items (uneven splits on purpose);
+  ``splits``: the same, parametrised over uneven splits with and without an empty rank.
 * ``assert_replicated``: a value is bit-for-bit identical on every rank.
 * ``sine_function``: a DifferentiableFunction class (elementwise sin, hand-written rules) for
   tests to subclass.
@@ -43,6 +44,25 @@ def split_range(n, comm):
 @pytest.fixture
 def split(comm):
     return lambda n: split_range(n, comm)
+
+
+def split_range_with_empty(n, comm):
+    """Like :func:`split_range`, but rank 1 (the last of two, the middle one of three) holds no
+    rows, so neighbour exchanges must skip it."""
+    size, rank = comm.size, comm.rank
+    if size == 1:
+        return slice(0, n)
+    weights = np.arange(1, size + 1, dtype=float)
+    weights[1] = 0.0
+    bounds = np.concatenate([[0], np.round(np.cumsum(weights) / weights.sum() * n)]).astype(int)
+    return slice(int(bounds[rank]), int(bounds[rank + 1]))
+
+
+@pytest.fixture(params=["uneven", "empty-rank"])
+def splits(request, comm):
+    """``split`` in two flavours: uneven pieces, and uneven pieces with an empty rank."""
+    chooser = split_range if request.param == "uneven" else split_range_with_empty
+    return lambda n: chooser(n, comm)
 
 
 def assert_replicated(value, comm):
