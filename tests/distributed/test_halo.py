@@ -58,3 +58,40 @@ def test_diff_needs_no_prepend_and_a_valid_order(comm):
     with pytest.raises(ValueError, match="argument 'shift' must be an int or one int per axis"):
         np.roll(x, 1.5)
     assert np.diff(x, 0) is x
+
+
+def _heat_loop(schedule, comm, split, steps=9, n=10):
+    """Explicit heat steps with a fixed boundary value and a periodic source, all on neighbour
+    shifts: u <- u + k (u[:-2] - 2 u[1:-1] + u[2:]) in the interior, u[0] held at u0[-1]."""
+    tape = crk.Tape(checkpointing=schedule)
+    with tape:
+        u0 = crk.array(np.linspace(0.2, 1.0, n)[split(n)], comm=comm, distributed=True)
+        k = crk.AdjFloat(0.2)
+        u = u0
+        for _ in tape.timesteps(steps):
+            interior = u[1:-1] + k * (u[:-2] - 2.0 * u[1:-1] + u[2:])
+            u = crk.concatenate([u[:1], interior, u[-1:]]).at[0].set(u0[-1])
+            u = u + 0.01 * np.sin(np.roll(u, 3))
+        J = crk.sum(u * u) + np.diff(u)[2] ** 2
+        rf = crk.ReducedFunctional(J, [crk.Control(k), crk.Control(u0)])
+    return rf
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("schedule", ["revolve", "multistage", "store-all"])
+def test_stencils_in_checkpointed_loops_match_store_all(schedule, comm, splits,
+                                                        assert_replicated):
+    from crk.checkpointing import Multistage, Revolve, StoreAll
+    make = {"revolve": lambda: Revolve(9, 2), "multistage": lambda: Multistage(9, 1, 1),
+            "store-all": StoreAll}[schedule]
+    ref, rf = _heat_loop(None, comm, splits), _heat_loop(make(), comm, splits)
+    h = [0.1, np.cos(np.arange(10))[splits(10)]]
+    for a, b in zip(rf.derivative(), ref.derivative()):
+        np.testing.assert_allclose(np.asarray(a._ad_create_checkpoint()),
+                                   np.asarray(b._ad_create_checkpoint()), rtol=1e-12)
+    for a, b in zip(rf.hessian(h), ref.hessian(h)):
+        np.testing.assert_allclose(np.asarray(a._ad_create_checkpoint()),
+                                   np.asarray(b._ad_create_checkpoint()), rtol=1e-11)
+    assert_replicated(float(rf.derivative()[0]))
+    rates = crk.taylor_to_dict(rf, [0.2, np.linspace(0.2, 1.0, 10)[splits(10)]], h)
+    assert min(rates["R1"]["Rate"]) > 1.9 and min(rates["R2"]["Rate"]) > 2.9
