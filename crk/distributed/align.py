@@ -20,8 +20,6 @@ Broadcasting operations (arithmetic and ufuncs) also follow numpy's rules on the
 Every decision depends only on values every rank shares (shapes after axis 0, layouts, which
 operands are distributed), so all ranks take the same branch.
 """
-import numpy as np
-
 from ..array import ndarray
 from .layout import layout_of, resolve
 

@@ -35,7 +35,7 @@ import zlib
 import numpy as np
 
 from .. import numpy_rules as R
-from ..overloaded_type import OverloadedType
+from ..overloaded_type import OverloadedType, plain_value
 from ..parallel.collective import allgather
 from ..primitive import Primitive, defjvp, defneeds, defvjp, needs_nothing
 from ..recording import apply
@@ -327,16 +327,18 @@ def update(x, index, value, add):
     if sel.kind == "full":
         if has_rows and isinstance(value, OverloadedType) and \
                 not (getattr(value, "_layout", None) is not None and value._layout is x._layout):
-            value = _rows_on(value, resolve(x)[0], None)
+            (layout,) = resolve(x)
+            value = _rows_on(value, layout, None, layout.total)
         return _local_update(prim, x, value, (_FULL,) + rest)
     if sel.kind == "int":
         (layout,) = resolve(x)
         here = layout.start <= sel.row < layout.stop
         local = sel.row - layout.start if here else slice(0, 0)   # elsewhere: no row
         return _local_update(prim, x, value, (local,) + rest)
+    selected_rows = sel.layout.total
     order, sel = _in_row_order(sel, x, add)
     if has_rows:
-        value = _rows_on(value, sel.layout, order)
+        value = _rows_on(value, sel.layout, order, selected_rows)
     return _local_update(prim, x, value, (sel.local,) + rest)
 
 
@@ -366,26 +368,20 @@ def _in_row_order(sel, x, add):
     return order, Rows("stay", Layout.from_counts(layout.comm, np.diff(starts)), local=local)
 
 
-def _rows_on(value, layout, order):
-    """The rows of ``value`` (taken in ``order``) on ``layout``: a distributed crk value is
-    moved, a replicated one or a plain array (global) is cut to this rank's rows."""
-    if isinstance(value, OverloadedType):
-        if order is not None:
-            value = value[order]
-        if value._ad_distributed:
-            (current,) = resolve(value)
-            if current.total != layout.total:
-                raise ValueError(f"crk: x.at[...] value has {current.total} rows (global) but "
-                                 f"the index selects {layout.total}")
-            return value if current.same_as(layout) else redistribute_to(value, layout)
-        if np.shape(value._value)[0] != layout.total:
-            raise ValueError(f"crk: x.at[...] value has {np.shape(value._value)[0]} rows but "
-                             f"the index selects {layout.total}")
-        return scatter_to(value, layout)
-    value = np.asarray(value)
+def _rows_on(value, layout, order, expected):
+    """The rows of ``value`` (``expected`` of them, taken in ``order``) on ``layout``: a
+    distributed crk value is moved, a replicated one or a plain array (global) is cut to this
+    rank's rows."""
+    distributed = isinstance(value, OverloadedType) and value._ad_distributed
+    rows = resolve(value)[0].total if distributed else np.shape(plain_value(value))[0]
+    if rows != expected:
+        raise ValueError(f"crk: x.at[...] value has {rows} rows{' (global)' if distributed else ''}"
+                         f" but the index selects {expected}")
     if order is not None:
         value = value[order]
-    if value.shape[0] != layout.total:
-        raise ValueError(f"crk: x.at[...] value has {value.shape[0]} rows but the index selects "
-                         f"{layout.total}")
-    return value[layout.start:layout.stop]
+    if distributed:
+        (current,) = resolve(value)
+        return value if current.same_as(layout) else redistribute_to(value, layout)
+    if isinstance(value, OverloadedType):
+        return scatter_to(value, layout)
+    return np.asarray(value)[layout.start:layout.stop]

@@ -1,4 +1,4 @@
-"""The debug switch: after every recorded operation, are its replicated values the same on all ranks?
+"""The debug switch: after each recorded operation, are its replicated values the same everywhere?
 
 Turned on per tape with ``crk.Tape(check_replicated=True)`` or for every tape made while the
 environment variable ``CRK_CHECK_REPLICATED=1`` is set. After each recorded block, the tape calls

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import crk
-from crk.parallel.collective import CollectiveError
 
 N = 9
 VECTOR = np.linspace(-0.8, 1.1, N)
@@ -212,6 +211,8 @@ def test_update_values_must_line_up(comm, splits):
         x.at[:3].add(x)
     with pytest.raises(ValueError, match=r"x.at\[...\] value has 2 rows but the index selects 3"):
         x.at[[0, 4, 5]].set(np.ones(2))
+    with pytest.raises(ValueError, match=r"x.at\[...\] value has 2 rows but the index selects 4"):
+        x.at[[5, 0, 5, 1]].set(crk.array([1.0, 2.0]))
     r = crk.array(VECTOR)
     with pytest.raises(ValueError, match=r"value is distributed but x is replicated"):
         r.at[:3].set(x[:3])
