@@ -135,3 +135,30 @@ def _mismatch(prim, args, layouts, what):
             shapes.append(f"{a._value.shape} (replicated)")
     return (f"crk {prim.name}: operands could not be broadcast together with global shapes "
             f"{' '.join(shapes)}; distributed operands must have {what}")
+
+
+def align_arguments(args, what):
+    """``args`` with every distributed crk array moved onto the first one's layout, for calls
+    that work point by point on several distributed arguments (point maps, pointwise JAX
+    functions): they need the same points on every rank. Collective over the arrays'
+    communicator unless they already share one layout object; a different global number of
+    points raises ValueError on every rank. ``what`` names the call in messages."""
+    from .redistribute import redistribute_to
+    distributed = [a for a in args if isinstance(a, ndarray) and a._ad_distributed]
+    if len(distributed) < 2 or all(a._layout is not None and a._layout is distributed[0]._layout
+                                   for a in distributed[1:]):
+        return args
+    layouts = resolve(*distributed)
+    target = layouts[0]
+    if any(layout.total != target.total for layout in layouts):
+        raise ValueError(f"{what}: the distributed arguments have different global numbers of "
+                         f"points ({', '.join(str(layout.total) for layout in layouts)})")
+    aligned = []
+    for a in args:
+        if isinstance(a, ndarray) and a._ad_distributed and a._layout is not target:
+            if a._layout.same_as(target):
+                a._layout = target
+            else:
+                a = redistribute_to(a, target)
+        aligned.append(a)
+    return tuple(aligned)
