@@ -4,8 +4,10 @@ A crk.ndarray wraps a read-only numpy array. Arithmetic, indexing, numpy ufuncs 
 in :mod:`crk.numpy_api` are recorded. Values are immutable: ``x[i] = v`` is refused (use
 ``x = x.at[i].set(v)``), and ``x += y`` rebinds ``x`` to a new recorded value.
 
-Distributed arrays are split along axis 0: each rank holds its own piece (possibly empty). See
-:mod:`crk.numpy_api` for which operations are rank-local and which reduce over ranks.
+Distributed arrays are split along axis 0: each rank holds its own piece (possibly empty), and the
+array means the whole global array: indexing along axis 0 is global (see
+:mod:`crk.distributed.indexing`), reductions over axis 0 are global (:mod:`crk.numpy_api`).
+``.value``, ``.shape`` and ``np.asarray(x)`` are this rank's piece.
 """
 import numpy as np
 
