@@ -69,19 +69,26 @@ class Exchange:
         self.n_src, self.n_dst = n_src, n_dst
         self.src_unique, self.dst_unique = src_unique, dst_unique
         self.token, self.where = token, where
+        # Whether every output row (input row, for the transpose) receives exactly one row:
+        # then the result needs no zeros first.
+        self.dst_covered = dst_unique and n_dst == sum(_count(d) for _, d in keep) + sum(
+            _count(d) for _, d in recvs)
+        self.src_covered = src_unique and n_src == sum(_count(s) for s, _ in keep) + sum(
+            _count(s) for _, s in sends)
 
     def apply(self, x):
         return self._move(np.asarray(x), self.n_dst, self.keep, self.sends, self.recvs,
-                          self.dst_unique, forward=True)
+                          self.dst_unique, self.dst_covered)
 
     def transpose(self, g):
         keep = [(dst_rows, src_rows) for src_rows, dst_rows in self.keep]
         return self._move(np.asarray(g), self.n_src, keep, self.recvs, self.sends,
-                          self.src_unique, forward=False)
+                          self.src_unique, self.src_covered)
 
-    def _move(self, x, n_out, keep, sends, recvs, unique, forward):
+    def _move(self, x, n_out, keep, sends, recvs, unique, covered):
         trailing = x.shape[1:]
-        out = np.zeros((n_out,) + trailing, dtype=np.result_type(x, np.float64))
+        make = np.empty if covered else np.zeros
+        out = make((n_out,) + trailing, dtype=np.result_type(x, np.float64))
         for src_rows, dst_rows in keep:
             _put(out, dst_rows, _take(x, src_rows), unique)
         received = exchange_rows([(rank, _take(x, rows)) for rank, rows in sends],
