@@ -7,8 +7,8 @@ its operations the meaning they have on the whole global array:
   shared by arrays with the same rows;
 * ``rowmap.py`` — linear maps moving rows between ranks (exchange, gather, their transposes)
   and the block that records one; every operation below is built from them;
-* ``align.py`` — operands of one operation on one layout (``u[1:] - u[:-1]``), and numpy's
-  broadcasting rules on global shapes;
+* ``align.py`` — operands of one operation on one layout (``u[1:] - u[:-1]``, point maps on
+  shifted slices), and numpy's broadcasting rules on global shapes;
 * ``indexing.py`` — ``x[i]``, slices, integer arrays, masks, ``A[2, 1]``, ``x.at[...]``;
 * ``redistribute.py`` — :func:`gather`, :func:`scatter`, :func:`redistribute`;
 * ``halo.py`` — ``np.roll`` and ``np.diff`` along axis 0 (neighbour exchanges);

@@ -17,6 +17,9 @@ Broadcasting operations (arithmetic and ufuncs) also follow numpy's rules on the
   message); one of more dimensions would move the distributed axis and is refused;
 * plain numpy arrays are this rank's pieces (as for ``x - data_piece``) and are left alone.
 
+Calls that work point by point on several distributed arguments (point maps, pointwise JAX
+functions) move them onto one layout first too (:func:`align_arguments`).
+
 Every decision depends only on values every rank shares (shapes after axis 0, layouts, which
 operands are distributed), so all ranks take the same branch.
 """
