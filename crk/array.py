@@ -329,6 +329,10 @@ def array(values, comm=None, distributed=False, dtype=None):
             raise TypeError("crk.array(): argument 'values' could not be converted to a "
                             "floating-point array (numpy gave an object array)")
         value = value.astype(np.float64)
+    if distributed and value.ndim == 0:
+        raise ValueError("crk.array(): argument 'values' is this rank's piece of a distributed "
+                         "array and needs at least one dimension (the distributed axis 0), got "
+                         "a scalar; pass an array of shape (rows, ...)")
     return ndarray._owning(value, bool(distributed), comm)
 
 

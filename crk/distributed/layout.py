@@ -109,7 +109,12 @@ def layout_of(x):
     collective: an array without one gets an unresolved layout of its own row count."""
     layout = x._layout
     if layout is None:
-        layout = x._layout = Layout.unresolved(x._ad_comm, np.shape(x._value)[0])
+        shape = np.shape(x._value)
+        if not shape:
+            raise ValueError("crk: a distributed array must have at least one dimension (its "
+                             "distributed axis 0), but this rank holds a 0-d piece; pass "
+                             "pieces of shape (rows, ...)")
+        layout = x._layout = Layout.unresolved(x._ad_comm, shape[0])
     return layout
 
 

@@ -111,3 +111,11 @@ def test_pieces_with_different_trailing_shapes_are_refused(comm):
                                          r"shape after axis 0 on every rank, got rank 0: "
                                          r"\(2, 3\), rank 1: \(0,\)"):
         x[1:]
+
+
+@pytest.mark.mpi
+def test_distributed_scalars_are_refused(comm):
+    with pytest.raises(ValueError, match=r"crk.array\(\): argument 'values' is this rank's piece "
+                                         r"of a distributed array and needs at least one "
+                                         r"dimension"):
+        crk.array(3.0, comm=comm, distributed=True)
