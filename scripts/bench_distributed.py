@@ -18,6 +18,12 @@ baseline measured in the same run, interleaved:
 * ``crk.gather(x)`` against ``comm.Allgatherv`` of the pieces (mpi4py, no crk);
 * the first slice of a fresh array, which learns the layout (one allgather), against a slice of
   an array whose layout is known.
+
+A tape keeps the arrays it records until it is cleared; freeing them and allocating new ones of
+the same size then makes glibc return the memory to the system and fault fresh pages in, which
+on a virtual machine can cost more than the arithmetic. ``--warm-allocator`` keeps freed memory
+in the process (``mallopt``: no mmap for large blocks, no trimming), the setting to compare the
+work itself.
 """
 import argparse
 import json
@@ -56,7 +62,15 @@ def main():
     parser.add_argument("--size", type=int, default=10 ** 6)
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--json", help="write the figures to this file (rank 0)")
+    parser.add_argument("--warm-allocator", action="store_true",
+                        help="keep freed memory in the process (glibc mallopt)")
     args = parser.parse_args()
+    if args.warm_allocator:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 2 ** 30)
+        libc.mallopt(m_trim_threshold, 2 ** 30)
     comm = MPI.COMM_WORLD
     n = args.size
     counts = [n // comm.size + (r < n % comm.size) for r in range(comm.size)]
@@ -141,7 +155,8 @@ def main():
     if comm.rank == 0:
         ms = {k: 1e3 * v for k, v in figures.items()}
         print(f"crk distributed indexing: {n} elements on {comm.size} rank(s) "
-              f"({counts[0]} per piece), median of {args.repeats}, slowest rank")
+              f"({counts[0]} per piece), median of {args.repeats}, slowest rank"
+              f"{', warm allocator' if args.warm_allocator else ''}")
         print(f"  x[1:] - x[:-1]      crk {ms['crk_difference']:8.3f} ms   numpy on the piece "
               f"{ms['numpy_difference']:8.3f} ms   ratio {ratios['difference']:.2f}")
         print(f"                      numpy, result kept to the next run "
@@ -157,7 +172,8 @@ def main():
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"size": n, "ranks": comm.size, "repeats": args.repeats,
-                           "seconds": figures, "ratios": ratios}, f, indent=2)
+                           "warm_allocator": args.warm_allocator, "seconds": figures,
+                           "ratios": ratios}, f, indent=2)
 
 
 if __name__ == "__main__":
