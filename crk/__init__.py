@@ -10,6 +10,7 @@ from .array import array, ndarray
 from .block import Block
 from .block_variable import BlockVariable
 from .control import Control
+from .distributed import gather, redistribute, scatter
 from .drivers import compute_gradient, compute_hessian, compute_tlm
 from .numpy_api import (average, broadcast_to, clip, concatenate, copy, cumsum, diff, dot,
                         einsum, expand_dims, flip, hstack, inner, interp, matmul, matvec, max,
@@ -40,6 +41,8 @@ __all__ = [
     "defvjp", "get_working_tape", "minimize", "optimize", "overload_jax", "pause_annotation",
     "set_working_tape", "stop_annotating",
     "taylor_test", "taylor_to_dict",
+    # distributed arrays: moving between distributed and replicated
+    "gather", "redistribute", "scatter",
     # recorded numpy functions
     "absolute", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
     "average", "broadcast_to", "cbrt", "clip", "concatenate", "copy", "cos", "cosh", "cumsum",

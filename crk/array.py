@@ -4,8 +4,10 @@ A crk.ndarray wraps a read-only numpy array. Arithmetic, indexing, numpy ufuncs 
 in :mod:`crk.numpy_api` are recorded. Values are immutable: ``x[i] = v`` is refused (use
 ``x = x.at[i].set(v)``), and ``x += y`` rebinds ``x`` to a new recorded value.
 
-Distributed arrays are split along axis 0: each rank holds its own piece (possibly empty). See
-:mod:`crk.numpy_api` for which operations are rank-local and which reduce over ranks.
+Distributed arrays are split along axis 0: each rank holds its own piece (possibly empty), and the
+array means the whole global array: indexing along axis 0 is global (see
+:mod:`crk.distributed.indexing`), reductions over axis 0 are global (:mod:`crk.numpy_api`).
+``.value``, ``.shape`` and ``np.asarray(x)`` are this rank's piece.
 """
 import numpy as np
 
@@ -17,6 +19,7 @@ from .lifetime import object_released
 from .overloaded_type import (OverloadedType, plain_value, register_overloaded_type,
                               register_result_types)
 from .parallel.comm import resolve_comm
+from .distributed import indexing as _indexing
 from .recording import apply, apply2
 
 
@@ -27,7 +30,9 @@ class ndarray(OverloadedType):
     the same value). ``comm``: the communicator (None for a replicated array not tied to one).
     """
 
-    __slots__ = ("_value", "_bv", "_ad_distributed", "_ad_comm")
+    # _layout: the global layout of a distributed array (crk.distributed.layout), None until
+    # an operation needs it or hands down its operand's
+    __slots__ = ("_value", "_bv", "_ad_distributed", "_ad_comm", "_layout")
     __array_priority__ = 100.0
     __hash__ = None
 
@@ -38,6 +43,7 @@ class ndarray(OverloadedType):
         self._bv = None
         self._ad_distributed = distributed
         self._ad_comm = comm
+        self._layout = None
 
     @classmethod
     def _owning(cls, value, distributed, comm):
@@ -49,6 +55,7 @@ class ndarray(OverloadedType):
         self._bv = None
         self._ad_distributed = distributed
         self._ad_comm = comm
+        self._layout = None
         return self
 
     def __del__(self):
@@ -98,13 +105,19 @@ class ndarray(OverloadedType):
         shape = self._value.shape
         if not self._ad_distributed or not shape:
             return shape
-        from .parallel.collective import sum_over_ranks
-        return (int(sum_over_ranks(float(shape[0]), self._ad_comm)),) + shape[1:]
+        from .distributed.layout import resolve
+        return (resolve(self)[0].total,) + shape[1:]
 
     def __len__(self):
+        if self._ad_distributed:
+            _refuse_local(self, "len()", "x.global_shape()[0] (collective) or x.shape[0] (the "
+                                         "rows of this rank's piece)")
         return len(self._value)
 
     def __iter__(self):
+        if self._ad_distributed:
+            _refuse_local(self, "iteration", "iterate over crk.gather(x) (replicated) or over "
+                                             "x.value (this rank's piece, unrecorded)")
         for i in range(len(self._value)):
             yield self[i]
 
@@ -126,16 +139,25 @@ class ndarray(OverloadedType):
         return f"crk.array({np.array2string(self._value, separator=', ')}, {kind})"
 
     def __bool__(self):
+        if self._ad_distributed:
+            _refuse_local(self, "bool()", "reduce it first (crk.sum, np.any(x.value), ...)")
         return bool(self._value)
 
     def __float__(self):
+        if self._ad_distributed:
+            _refuse_local(self, "float()", "index it (float(x[0]) is replicated) or gather it")
         return float(self._value)
 
     def item(self):
         """The plain Python scalar of a one-element array (not recorded)."""
+        if self._ad_distributed:
+            _refuse_local(self, "item()", "index it (float(x[0]) is replicated) or gather it")
         return self._value.item()
 
     def tolist(self):
+        if self._ad_distributed:
+            _refuse_local(self, "tolist()", "use crk.gather(x).tolist() for the whole array or "
+                                            "x.value.tolist() for this rank's piece")
         return self._value.tolist()
 
     # -- recorded arithmetic -----------------------------------------------------------------
@@ -171,6 +193,10 @@ class ndarray(OverloadedType):
 
     # -- indexing ----------------------------------------------------------------------------
     def __getitem__(self, index):
+        """``x[index]``; on a distributed array axis 0 is indexed globally (collective, see
+        crk.distributed.indexing)."""
+        if self._ad_distributed:
+            return _indexing.getitem(self, _plain_index(index))
         return apply(R.getitem, (self,), dict(index=_plain_index(index)))
 
     def __setitem__(self, index, value):
@@ -226,10 +252,20 @@ class _IndexUpdate:
         self.array, self.index = array, index
 
     def set(self, value):
-        return apply(R.index_set, (self.array, value), dict(index=self.index))
+        return self._update(value, add=False)
 
     def add(self, value):
-        return apply(R.index_add, (self.array, value), dict(index=self.index))
+        return self._update(value, add=True)
+
+    def _update(self, value, add):
+        x = self.array
+        if x._ad_distributed:
+            return _indexing.update(x, self.index, value, add)
+        if isinstance(value, OverloadedType) and value._ad_distributed:
+            raise ValueError(
+                f"crk: x.at[...].{'add' if add else 'set'}(value): value is distributed but x is "
+                f"replicated; gather the value (crk.gather) or scatter x (crk.scatter) first")
+        return apply(R.index_add if add else R.index_set, (x, value), dict(index=self.index))
 
 
 def _plain_index(index):
@@ -247,6 +283,13 @@ def _plain_index(index):
         index = np.array(index)
         index.flags.writeable = False
     return index
+
+
+def _refuse_local(x, what, instead):
+    """Refuse a conversion of a distributed array whose numpy meaning would be global but
+    whose value here is only this rank's piece (on every rank alike: x.distributed is)."""
+    raise TypeError(f"crk: {what} of a distributed crk.ndarray would see only this rank's piece; "
+                    f"{instead}")
 
 
 def _contains_overloaded(values):
@@ -299,6 +342,10 @@ def array(values, *, comm=None, distributed=False, dtype=None):
             raise TypeError("crk.array(): argument 'values' could not be converted to a "
                             "floating-point array (numpy gave an object array)")
         value = value.astype(np.float64)
+    if distributed and value.ndim == 0:
+        raise ValueError("crk.array(): argument 'values' is this rank's piece of a distributed "
+                         "array and needs at least one dimension (the distributed axis 0), got "
+                         "a scalar; pass an array of shape (rows, ...)")
     return ndarray._owning(value, bool(distributed), comm)
 
 

@@ -6,9 +6,9 @@ Built-in types: :class:`crk.AdjFloat` (replicated scalars) and :class:`crk.ndarr
 distributed numpy arrays). Two registration tables, filled when those modules define their
 classes (autograd's way: the core names no value type, the types register with the core):
 
-* :data:`result_types` — the types recorded results are made of and the function wrapping a
-  primitive's plain result (read by :mod:`crk.recording`, whose arithmetic the types' operators
-  call, so it cannot import them);
+* :data:`result_types` — the types recorded results are made of, the function wrapping a
+  primitive's plain result, and the alignment of distributed operands (read by
+  :mod:`crk.recording`, whose arithmetic the types' operators call, so it cannot import them);
 * the converters of :func:`create_overloaded_object` (:func:`register_overloaded_type`), for
   wrapping a user's plain value; backends may register their own.
 """
@@ -20,27 +20,32 @@ _converters = []   # (type, converter) pairs, consulted in order by create_overl
 class ResultTypes:
     """The crk types of recorded results. ``scalar``: the replicated scalar type (AdjFloat),
     ``array``: the array type (crk.ndarray), ``wrap(value, distributed, comm)``: a primitive's
-    plain result as a new crk value of the right type. Set once each by
+    plain result as a new crk value of the right type, ``align``: the module deciding the
+    global layout of an operation's distributed operands and result (crk.distributed.align:
+    ``operand_layout``, ``realign``, ``REALIGN``). Set once each by
     :func:`register_result_types`."""
 
-    __slots__ = ("scalar", "array", "wrap")
+    __slots__ = ("scalar", "array", "wrap", "align")
 
     def __init__(self):
-        self.scalar = self.array = self.wrap = None
+        self.scalar = self.array = self.wrap = self.align = None
 
 
 result_types = ResultTypes()
 
 
-def register_result_types(scalar=None, array=None, wrap=None):
-    """Register the scalar type, the array type and/or the result-wrapping function (see
-    :class:`ResultTypes`); called by crk.adjfloat and crk.array at import."""
+def register_result_types(scalar=None, array=None, wrap=None, align=None):
+    """Register the scalar type, the array type, the result-wrapping function and/or the
+    operand alignment (see :class:`ResultTypes`); called by crk.adjfloat, crk.array and
+    crk.distributed.align at import."""
     if scalar is not None:
         result_types.scalar = scalar
     if array is not None:
         result_types.array = array
     if wrap is not None:
         result_types.wrap = wrap
+    if align is not None:
+        result_types.align = align
 
 
 class OverloadedType:

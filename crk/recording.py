@@ -59,6 +59,14 @@ def apply(prim, args, kwargs=None):
                 distributed = True
         elif type(a) is np.ndarray and _may_change(a):
             values[i] = a.copy()    # a constant the user may still modify in place
+    layout = None
+    if distributed:
+        # crk.distributed.align: distributed operands share one global layout (else they are
+        # realigned first); the result inherits it when the primitive keeps rows.
+        align = result_types.align
+        layout = align.operand_layout(prim, args)
+        if layout is align.REALIGN:
+            return align.realign(prim, args, kwargs)
     try:
         ans = prim.fun(*values, **kwargs)
     except (ValueError, TypeError) as e:
@@ -70,6 +78,8 @@ def apply(prim, args, kwargs=None):
     if prim.reduces:
         distributed = False
     out = result_types.wrap(ans, distributed, comm)
+    if layout is not None and distributed and type(out) is result_types.array:
+        out._layout = layout
     if not _annotating.get() or not isinstance(out, OverloadedType):
         return out
     for pos in dep_pos:
@@ -145,12 +155,18 @@ def apply2(prim, a, b):
         distributed = distributed or b._ad_distributed
     else:
         vb = float.__float__(b) if b_rec else b
+    layout = None
+    if distributed:                          # see apply: crk.distributed.align
+        align = result_types.align
+        layout = align.operand_layout(prim, (a, b))
+        if layout is align.REALIGN:
+            return align.realign(prim, (a, b), None)
     try:
         ans = prim.fun(va, vb)
     except (ValueError, TypeError):
         return apply(prim, (a, b))           # recomputes and raises with a described call
     if a_array or b_array:
-        out, out_bv = _new_array(ans, distributed, comm, array_type)
+        out, out_bv = _new_array(ans, distributed, comm, array_type, layout)
         scalar_out = False
     else:
         ans = float(ans)
@@ -207,17 +223,21 @@ def apply2(prim, a, b):
     return out
 
 
-def _new_array(value, distributed, comm, array_type):
-    """A crk.ndarray (and its BlockVariable) around a fresh result of an arithmetic op."""
+def _new_array(value, distributed, comm, array_type, layout=None):
+    """A crk.ndarray (and its BlockVariable) around a fresh result of an arithmetic op;
+    ``layout``: the global layout of a distributed result (crk.distributed.layout)."""
     if type(value) is not np.ndarray or value.dtype.kind != "f" or \
             (value.ndim == 0 and not distributed):
         out = result_types.wrap(value, distributed, comm)
+        if layout is not None and type(out) is array_type:
+            out._layout = layout
         return out, out._bv
     value.flags.writeable = False
     out = array_type.__new__(array_type)
     out._value = value
     out._ad_distributed = distributed
     out._ad_comm = comm
+    out._layout = layout
     out._bv = bv = BlockVariable(value, distributed, comm)
     return out, bv
 

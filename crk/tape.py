@@ -16,7 +16,10 @@ class Tape:
     ``comm`` (keyword-only) is the mpi4py communicator whose ranks all record this tape (SPMD;
     default COMM_WORLD, resolved on first use). Tape sweeps agree on failure over it, so an
     exception on one rank raises on all ranks. ``checkpointing`` / ``directory``: see
-    :meth:`enable_checkpointing`.
+    :meth:`enable_checkpointing`. ``check_replicated=True`` (default: the environment variable
+    ``CRK_CHECK_REPLICATED``) checks after every recorded operation that its replicated values
+    are identical on all ranks (collective; a debugging aid, an observer from
+    crk.distributed.replication_check).
 
     Use as a context manager to make it the working tape::
 
@@ -30,7 +33,7 @@ class Tape:
     The time-loop machinery (:mod:`crk.checkpointing`) is such an observer.
     """
 
-    def __init__(self, *, comm=None, checkpointing=None, directory=None):
+    def __init__(self, *, comm=None, checkpointing=None, directory=None, check_replicated=None):
         self._blocks = []
         if comm is not None:
             from .parallel.comm import check_comm
@@ -43,6 +46,14 @@ class Tape:
         self.checkpoint_manager = None
         if checkpointing is not None or directory is not None:
             self.enable_checkpointing(checkpointing, directory=directory)
+        # Debug switch: compare replicated values across ranks after every recorded block
+        # (an observer). Default: the CRK_CHECK_REPLICATED environment variable.
+        from .distributed.replication_check import ReplicationCheck, enabled_by_environment
+        if check_replicated is None:
+            check_replicated = enabled_by_environment()
+        self.check_replicated = bool(check_replicated)
+        if self.check_replicated:
+            self.add_observer(ReplicationCheck(self))
 
     # -- recording ---------------------------------------------------------------------------
     def add_block(self, block):

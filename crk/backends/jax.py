@@ -142,6 +142,8 @@ class JaxFunction:
         jax = import_jax()
         if contains_tracer((args, kwargs)):
             return self._call_nested(args, kwargs)
+        from ..distributed.align import align_arguments
+        args = align_arguments(args, self.name)     # distributed: the same points on every rank
         static_pos = self._check_static(args, kwargs)
         dynamic_pos = [i for i in range(len(args)) if i not in static_pos]
         leaves, treedef = jax.tree_util.tree_flatten(tuple(args[i] for i in dynamic_pos),

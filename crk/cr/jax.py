@@ -164,6 +164,8 @@ class JaxPointMap(PointMap):
         if contains_tracer(args):
             out = self._batched_fn(args)
             return out[0] if self.single_output else out
+        from ..distributed.align import align_arguments
+        args = align_arguments(args, self.name)     # distributed: the same points on every rank
         n = self.check_args(args)
         args = tuple(a if isinstance(a, OverloadedType) else plain_float64(a) for a in args)
         distributed = [a for a, pw in zip(args, self.pointwise)

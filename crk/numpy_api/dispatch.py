@@ -18,6 +18,7 @@ import inspect
 import numpy as np
 
 from .. import numpy_rules as R
+from ..distributed.align import register_elementwise
 from ..overloaded_type import plain_value
 from ..recording import apply
 from . import elementwise as E
@@ -45,6 +46,8 @@ UFUNCS = {
 # degrees/radians are numpy's other names of rad2deg/deg2rad (distinct ufunc objects)
 UFUNCS[np.degrees] = R.rad2deg
 UFUNCS[np.radians] = R.deg2rad
+# Elementwise with broadcasting: on distributed operands their results keep the rows
+register_elementwise(UFUNCS.values())
 
 # ufuncs whose arguments or results need sorting out first
 UFUNC_HANDLERS = {

@@ -1,34 +1,28 @@
 """Shape operations: reshape, transpose, joining, differences, shifts, flips, sorting.
 
-A distributed array keeps its distributed axis 0 first and its rows whole: operations that would
-move axis 0, split rows between ranks, or need other ranks' rows (diff, roll, flip, sort along
-axis 0; joining along axis 0) are refused for distributed arrays, on every rank count.
+A distributed array keeps its distributed axis 0 first. Along axis 0, shapes are global:
+reshape, squeeze, expand_dims and concatenate, roll, diff and flip move rows between ranks
+(crk.distributed.shapes, crk.distributed.halo, global indexing). Operations that would move axis
+0 (transposes, stacking along it) or have no global meaning in crk (sort and take_along_axis
+along it) are refused for distributed arrays, on every rank count.
 """
 import numpy as np
 
 from .. import numpy_rules as R
+from ..distributed import halo, shapes as distributed_shapes
 from ..recording import apply
 from .common import (is_distributed, is_recorded, ndim_of, plain_value,
                      refuse_distributed, refuse_distributed_axis, shape_of)
 
 
 def reshape(x, shape, order="C"):
-    """Reshape (C order). A distributed array's pieces are reshaped row-wise: the new row size
-    (the product of the new shape after axis 0) must divide the old one."""
+    """Reshape (C order). For a distributed array ``shape`` is global (rows move between ranks
+    where needed, see crk.distributed.shapes)."""
     if order != "C":
         raise ValueError("crk.reshape: only order='C' is supported")
     shape = (shape,) if np.ndim(shape) == 0 else tuple(shape)
     if is_distributed(x) and ndim_of(x) > 0:
-        old_row = int(np.prod(shape_of(x)[1:]))
-        trailing = [int(d) for d in shape[1:]]
-        new_row = int(np.prod([d for d in trailing if d != -1]))
-        if -1 in trailing and shape[0] != -1 and new_row and old_row % new_row == 0:
-            new_row = old_row           # (rows, -1): each row keeps its entries
-        if not shape or new_row < 1 or old_row % new_row:
-            raise ValueError(
-                f"crk.reshape: a distributed array of row shape {shape_of(x)[1:]} cannot take "
-                f"the shape {shape}: each rank's rows must map to whole new rows (the new "
-                f"row size must divide {old_row}), keeping the distributed axis first")
+        return distributed_shapes.reshape(x, shape)
     return apply(R.reshape, (x,), dict(shape=shape))
 
 
@@ -37,21 +31,15 @@ def ravel(x, order="C"):
 
 
 def squeeze(x, axis=None):
-    shape = shape_of(x)
-    if is_distributed(x) and shape:
-        if axis is None:
-            axis = tuple(a for a in range(1, len(shape)) if shape[a] == 1)
-        elif 0 in {a % len(shape) for a in np.atleast_1d(axis)}:
-            refuse_distributed_axis("squeeze", axis)
-    return reshape(x, np.squeeze(np.empty(shape), axis=axis).shape)
+    if is_distributed(x) and ndim_of(x) > 0:
+        return distributed_shapes.squeeze(x, axis)
+    return reshape(x, np.squeeze(np.empty(shape_of(x)), axis=axis).shape)
 
 
 def expand_dims(x, axis):
-    shape = shape_of(x)
-    out_ndim = len(shape) + len(np.atleast_1d(axis))
-    if is_distributed(x) and 0 in {a % out_ndim for a in np.atleast_1d(axis)}:
-        refuse_distributed_axis("expand_dims", axis)
-    return reshape(x, np.expand_dims(np.empty(shape), axis).shape)
+    if is_distributed(x) and ndim_of(x) > 0:
+        return distributed_shapes.expand_dims(x, axis)
+    return reshape(x, np.expand_dims(np.empty(shape_of(x)), axis).shape)
 
 
 def transpose(x, axes=None):
@@ -87,29 +75,30 @@ def moveaxis(x, source, destination):
     return transpose(x, order)
 
 
-def _joined_distribution(arrays, name, axis, ndim):
-    """Whether the arrays are distributed (all or none), refusing joins along axis 0."""
+def _joined_distribution(arrays, name):
+    """Whether the arrays are distributed (all or none)."""
     kinds = {bool(is_distributed(x)) for x in arrays if is_recorded(x)}
     if len(kinds) > 1 or (True in kinds and not all(is_recorded(x) for x in arrays)):
         raise ValueError(f"crk.{name}: cannot mix distributed and replicated arrays")
-    distributed = True in kinds
-    if distributed and axis % ndim == 0:
-        raise ValueError(
-            f"crk.{name}: joining distributed arrays along their distributed axis 0 would "
-            f"interleave the ranks' pieces; use axis=1 or later")
-    return distributed
+    return True in kinds
 
 
 def concatenate(arrays, axis=0):
-    """Concatenate (distributed arrays along an axis other than 0, piece by piece)."""
+    """Concatenate; distributed arrays along axis 0 one after the other in global order
+    (crk.distributed.shapes), along other axes piece by piece."""
     arrays = tuple(arrays)
-    _joined_distribution(arrays, "concatenate", axis, max(ndim_of(arrays[0]), 1))
+    if _joined_distribution(arrays, "concatenate") and \
+            axis % max(ndim_of(arrays[0]), 1) == 0:
+        return distributed_shapes.concatenate(arrays)
     return apply(R.concatenate, arrays, dict(axis=axis))
 
 
 def stack(arrays, axis=0):
     arrays = tuple(arrays)
-    _joined_distribution(arrays, "stack", axis, ndim_of(arrays[0]) + 1)
+    if _joined_distribution(arrays, "stack") and axis % (ndim_of(arrays[0]) + 1) == 0:
+        raise ValueError(
+            f"crk.stack: stacking distributed arrays along axis 0 would move their "
+            f"distributed axis to axis 1; use axis=1 or later")
     return apply(R.stack, arrays, dict(axis=axis))
 
 
@@ -164,9 +153,12 @@ def slice_along(x, axis, index):
 
 
 def diff(a, n=1, axis=-1, prepend=None, append=None):
-    """n-th forward differences along ``axis`` (not along a distributed axis 0)."""
+    """n-th forward differences along ``axis``; along a distributed axis 0 one neighbour
+    exchange per order (crk.distributed.halo)."""
     if ndim_of(a) == 0:
         raise ValueError("crk.diff: diff requires an input that is at least one dimensional")
+    if is_distributed(a) and axis is not None and axis % ndim_of(a) == 0:
+        return halo.diff(a, n, 0, prepend, append)
     axis = _axis_of("diff", a, axis)
     if prepend is not None or append is not None:
         pieces = [p for p in (prepend, a, append) if p is not None]
@@ -180,8 +172,11 @@ def diff(a, n=1, axis=-1, prepend=None, append=None):
 
 
 def roll(a, shift, axis=None):
-    """Shift entries cyclically along ``axis`` (None: the flattened array); not along a
-    distributed axis 0."""
+    """Shift entries cyclically along ``axis`` (None: the flattened array); along a
+    distributed axis 0 a neighbour exchange (crk.distributed.halo)."""
+    if is_distributed(a) and (axis is None or
+                              0 in {int(ax) % max(ndim_of(a), 1) for ax in np.atleast_1d(axis)}):
+        return halo.roll(a, shift, axis)
     if axis is None:
         _axis_of("roll", a, None)
     else:
@@ -193,15 +188,17 @@ def roll(a, shift, axis=None):
 
 
 def flip(a, axis=None):
-    """Reverse the order of entries along ``axis`` (None: all axes; not a distributed axis 0)."""
+    """Reverse the order of entries along ``axis`` (None: all axes); along a distributed axis
+    0 by global indexing (rows move between ranks)."""
     ndim = ndim_of(a)
     if ndim == 0 and axis is None:
         return copy(a)
     axes = range(ndim) if axis is None else [int(ax) % ndim for ax in np.atleast_1d(axis)]
     index = [slice(None)] * ndim
     for ax in axes:
-        _axis_of("flip", a, ax)
         index[ax] = slice(None, None, -1)
+    if is_distributed(a):
+        return a[tuple(index)]          # global indexing (crk.distributed.indexing)
     return apply(R.getitem, (a,), dict(index=tuple(index)))
 
 

@@ -64,7 +64,7 @@ class FailOnRank1(crk.Block):
 
 caught = []
 try:
-    with collective_section(comm, where="setup"):
+    with collective_section(comm=comm, where="setup"):
         if comm.rank == 1:
             raise ValueError("injected failure in a collective section")
         crk.sum(crk.array(np.ones(2), comm=comm, distributed=True))
