@@ -21,9 +21,23 @@ def _getitem(x, index):
     return as_float(x[index])
 
 
+def _reads_each_entry_once(index):
+    """Whether ``x[index]`` reads every entry of x at most once: basic indexing (ints, slices,
+    None, Ellipsis) and boolean masks do; integer arrays may repeat entries."""
+    for part in index if isinstance(index, tuple) else (index,):
+        if isinstance(part, (list, np.ndarray)):
+            part = np.asarray(part)
+            if part.ndim and part.dtype.kind in "iu":
+                return False
+    return True
+
+
 def _getitem_vjp(g, ans, x, index):
     out = np.zeros(np.shape(x))
-    np.add.at(out, index, g)
+    if _reads_each_entry_once(index):
+        out[index] = g                      # a plain copy: no entry receives two values
+    else:
+        np.add.at(out, index, g)            # repeated entries add up
     return out
 
 
@@ -41,7 +55,10 @@ def _index_set(x, v, index):
 
 def _index_add(x, v, index):
     out = np.array(x, dtype=np.result_type(x, v, np.float64))
-    np.add.at(out, index, v)
+    if _reads_each_entry_once(index):
+        out[index] += v
+    else:
+        np.add.at(out, index, v)
     return out
 
 
