@@ -10,7 +10,10 @@ The rule
     the user's object holding it is gone (:func:`object_released`), and again after a replay's
     last use of it (:func:`drop_unneeded`). Rules may always read shapes, so a stub serves them.
     Before a block that is replayed reads a stub, the replay recomputes it
-    (:func:`missing_inputs`).
+    (:func:`missing_inputs`). Objects die at different times on different ranks (reference
+    counts of rank-dependent code, the cycle collector), so which values are stubs is a
+    per-rank fact; the replay reruns, on every rank, the producers any rank needs, since a
+    producer may be collective (crk.sweeps.Plan.missing_inputs agrees on them).
 
 Sweep state (the one piece of module state)
     A user object can die in the middle of a sweep (the cyclic garbage collector runs whenever
@@ -113,16 +116,21 @@ def producers(tape_blocks):
     return {bv: i for i, b in enumerate(tape_blocks) for bv in b._outputs}
 
 
-def missing_inputs(tape_blocks, producer_of, blocks):
-    """(tape index, block) pairs, in tape order, to rerun so that ``blocks`` recompute from
-    real values: the producers of the stubs they read, and of the stubs those read.
+def missing_inputs(tape_blocks, producer_of, blocks, rerun=()):
+    """Tape indices, sorted, of the blocks to rerun so that ``blocks`` recompute from real
+    values: the producers of the stubs they read, and of the stubs those read; with ``rerun``
+    (tape indices) those blocks too, and the producers of the stubs they read.
 
     ``producer_of``: :func:`producers` of ``tape_blocks``. Stubs always have a producing block
-    (values no block produced are never dropped).
+    (values no block produced are never dropped). The answer is this rank's: which values are
+    stubs depends on when the user's objects died here (see :meth:`crk.sweeps.Plan.
+    missing_inputs`, which makes it the same on every rank).
     """
     running = set(map(id, blocks))
+    extra = set(rerun)
     pending = [d for b in blocks for d in b._dependencies if is_stub(d.checkpoint)]
-    extra = {}
+    pending.extend(d for i in extra for d in tape_blocks[i]._dependencies
+                   if is_stub(d.checkpoint))
     while pending:
         bv = pending.pop()
         i = producer_of.get(bv)
@@ -135,9 +143,9 @@ def missing_inputs(tape_blocks, producer_of, blocks):
         block = tape_blocks[i]
         if i in extra or id(block) in running:
             continue
-        extra[i] = block
+        extra.add(i)
         pending.extend(d for d in block._dependencies if is_stub(d.checkpoint))
-    return [(i, extra[i]) for i in sorted(extra)]
+    return sorted(extra)
 
 
 def has_stub_inputs(blocks):

@@ -118,13 +118,38 @@ class Plan:
 
     def missing_inputs(self, blocks):
         """(tape index, block) pairs, in tape order, to rerun so that ``blocks`` recompute
-        from real values (:func:`crk.lifetime.missing_inputs`)."""
-        if not lifetime.has_stub_inputs(blocks):
+        from real values (:func:`crk.lifetime.missing_inputs`). Collective over the tape's
+        communicator when it has several ranks: call inside a guarded sweep.
+
+        Which values are stubs differs between ranks when the user's objects died at different
+        times, and a producer to rerun may be a collective block (a global sum): every rank
+        reruns the union of what the ranks need. One small allgather settles it when the ranks
+        agree already; a rank whose closure grows with the union sends it again.
+        """
+        comm = sweep_comm(self.tape)
+        if comm is None or comm.size == 1:
+            return self._rerun(self._local_missing(blocks, ()))
+        rerun = ()
+        while True:
+            mine = self._local_missing(blocks, rerun)
+            everyone = allgather(mine, comm)
+            if all(theirs == everyone[0] for theirs in everyone):
+                return self._rerun(mine)     # every rank's set, closed on every rank
+            rerun = sorted(set().union(*everyone))
+
+    def _local_missing(self, blocks, rerun):
+        if not rerun and not lifetime.has_stub_inputs(blocks):
             return []
         tape_blocks = self.tape.get_blocks()
         if self._producers is None:
             self._producers = lifetime.producers(tape_blocks)
-        return lifetime.missing_inputs(tape_blocks, self._producers, blocks)
+        return lifetime.missing_inputs(tape_blocks, self._producers, blocks, rerun)
+
+    def _rerun(self, indices):
+        if not indices:
+            return []
+        tape_blocks = self.tape.get_blocks()
+        return [(i, tape_blocks[i]) for i in indices]
 
     def droppable_after(self):
         """For replays: position k -> values to drop again after block k when no rule reads
