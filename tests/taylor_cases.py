@@ -26,7 +26,7 @@ class Case:
     name: str
     fn: object
     shapes: tuple                 # global shapes of the controls
-    distributed: bool = True      # the case also runs with controls distributed along axis 0
+    refused: str = None           # with distributed controls: the refusal's message (a regex)
     domain: tuple = (-1.0, 1.0)   # where control values are drawn (one pair, or one per control)
     replicated_args: tuple = ()   # argument indices that stay replicated in distributed runs
     data: object = None           # data(rng) -> list of control values, replacing the draw
@@ -98,6 +98,8 @@ def _serial(case, data, comm):
                           for g in rf.derivative()]
 
 
+# What a refusal raises: ValueError (no global meaning), IndexError (an index form), TypeError
+REFUSALS = (ValueError, IndexError, TypeError)
 EPSILONS = tuple(0.004 / 2 ** i for i in range(5))
 NOISE = 1e-12       # remainders below this are round-off: their ratios are no rates
 
@@ -132,8 +134,15 @@ def _assert_replay_is_a_fresh_recording(case, data, comm, split, distributed, rf
 
 
 def check_case(case, distributed, comm, split, assert_replicated):
-    """All derivative checks of ``case`` (see the module docstring). Collective."""
+    """All derivative checks of ``case`` (see the module docstring); for a distributed run of
+    a case with ``refused``, that the call raises the refusal (on every rank). Collective."""
     data = case_data(case)
+    if distributed and case.refused is not None:
+        with crk.Tape():
+            args = controls(case, data, comm, split, distributed)
+            with pytest.raises(REFUSALS, match=case.refused):
+                functional(case, args)
+        return
     with crk.Tape():
         args = controls(case, data, comm, split, distributed)
         J = functional(case, args)
@@ -160,12 +169,13 @@ def check_case(case, distributed, comm, split, assert_replicated):
 
 
 def runs(cases):
-    """pytest params: every case with replicated controls, and with distributed controls where
-    the case has a distributed meaning."""
+    """pytest params: every case with replicated controls, and with distributed controls every
+    case with an array control (AdjFloats are replicated: a case of scalars has no distributed
+    variant). A distributed run either equals the serial one or raises ``case.refused``."""
     return [pytest.param(case, distributed, id=f"{case.name}-{kind}")
             for case in cases
             for distributed, kind in ((False, "replicated"), (True, "distributed"))
-            if case.distributed or not distributed]
+            if not distributed or any(shape != () for shape in case.shapes)]
 
 
 def record_block_names(cases, comm=None):

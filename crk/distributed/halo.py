@@ -76,12 +76,10 @@ def _roll_axis(x, k, axis):
     return x[tuple(index)]
 
 
-def diff(x, n=1, axis=-1, prepend=None, append=None):
+def diff(x, n=1, axis=-1):
     """``np.diff(x, n, axis)`` recorded; along the distributed axis 0 of a distributed array
-    one neighbour exchange per order (collective over ``x.comm``)."""
-    if prepend is not None or append is not None:
-        raise TypeError("crk.diff: prepend= and append= are not supported on crk values; "
-                        "concatenate first")
+    one neighbour exchange per order (collective over ``x.comm``). ``prepend``/``append`` are
+    joined before (crk.numpy_api.shape.diff)."""
     if int(n) != n or n < 0:
         raise ValueError(f"order must be non-negative but got {n!r}")
     ndim = np.ndim(plain_value(x))

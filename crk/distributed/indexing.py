@@ -253,6 +253,14 @@ def _local_getitem(x, index, layout):
     return out
 
 
+def within_rows(x, index):
+    """``x.value[index]`` recorded, for distributed ``x`` and an index that picks entries of
+    each row of this rank's piece within that row (its axis-0 part takes every row, in order,
+    as the index numpy.take_along_axis builds along a later axis): the result keeps x's rows
+    and layout. Not collective."""
+    return _local_getitem(x, index, layout_of(x))
+
+
 def _put_rows(g, ans, x, rows):
     out = np.zeros(np.shape(x))
     if isinstance(rows, slice) or rows.dtype == bool:

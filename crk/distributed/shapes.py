@@ -1,5 +1,5 @@
 """Shape operations of distributed arrays with global meaning: reshape, squeeze, expand_dims,
-and concatenation along the distributed axis 0.
+broadcast_to, and concatenation along the distributed axis 0.
 
 Shapes given by the user are global (``x.reshape(-1, 2)`` pairs up consecutive entries of the
 whole array). A reshape that only regroups the entries of each row (``(n, 4) -> (n, 2, 2)``,
@@ -7,17 +7,20 @@ whole array). A reshape that only regroups the entries of each row (``(n, 4) -> 
 (``(n,) -> (n/2, 2)``) needs each rank's entries to make whole new rows, and when a split
 does not, the entries at the boundaries are moved to a neighbour first (one exchange).
 Squeezing a distributed axis 0 of global length 1 gives a replicated array (a gather); adding
-an axis before axis 0 would move the distributed axis and is refused.
+an axis before axis 0 would move the distributed axis and is refused, and so is broadcasting
+along it.
 
-``concatenate`` along axis 0 joins the global arrays one after the other; the result holds, on
-each rank, as many rows as the inputs did there together (one exchange per input).
+``concatenate`` along axis 0 joins the global arrays one after the other (replicated arrays
+among them are whole rows); the result holds, on each rank, as many rows as the inputs did
+there together (one exchange per input).
 """
 import numpy as np
 
-from ..recording import apply
 from .. import numpy_rules as R
+from ..overloaded_type import plain_value, result_types
+from ..recording import apply
 from .layout import Layout, layout_of, resolve
-from .redistribute import gather, record_rowmap, redistribute_to
+from .redistribute import gather, record_rowmap, redistribute_to, scatter_to
 from .rowmap import exchange_from_segments
 
 
@@ -123,20 +126,55 @@ def expand_dims(x, axis):
     return _local_reshape(x, shape, layout_of(x))
 
 
-def concatenate(arrays):
-    """Distributed ``arrays`` joined along axis 0 (global order). Recorded; collective."""
-    comm = arrays[0]._ad_comm
-    np.concatenate([np.empty((0,) + np.shape(a._value)[1:]) for a in arrays])  # numpy's checks
-    layouts = resolve(*arrays)
+def concatenate(arrays, comm):
+    """``arrays`` joined along axis 0 (global order), at least one of them distributed on
+    ``comm``: a distributed crk array is its global array, a replicated crk array its rows (held
+    by rank 0 on the way), a plain numpy array this rank's piece of a distributed constant (as
+    plain arrays are wherever they meet distributed ones). The result holds, on each rank, as
+    many rows as the inputs did there together. Recorded; collective (one exchange per input).
+    """
+    np.concatenate([np.empty((0,) + np.shape(plain_value(a))[1:]) for a in arrays])  # numpy's
+    parts = [_distributed_part(a, comm) for a in arrays]
+    layouts = resolve(*parts)
     counts = np.sum([lay.counts for lay in layouts], axis=0)
     target = Layout.from_counts(comm, counts)
-    parts, offset = [], 0
-    for a, layout in zip(arrays, layouts):
+    moved, offset = [], 0
+    for part, layout in zip(parts, layouts):
         rowmap = exchange_from_segments(layout, target, [(0, offset, layout.total)],
                                         token=target.token(), where="crk.concatenate")
-        parts.append(record_rowmap(rowmap, a, "concatenate", True, comm, target))
+        moved.append(record_rowmap(rowmap, part, "concatenate", True, comm, target))
         offset += layout.total
-    out = parts[0]
-    for part in parts[1:]:
+    out = moved[0]
+    for part in moved[1:]:
         out = out + part
+    return out
+
+
+def _distributed_part(a, comm):
+    """``a`` as a distributed crk array on ``comm`` (see :func:`concatenate`)."""
+    if isinstance(a, result_types.array) and a._ad_distributed:
+        return a
+    if isinstance(a, result_types.array):
+        rows = np.shape(a._value)[0]
+        return scatter_to(a, Layout.from_counts(comm, [rows] + [0] * (comm.size - 1)))
+    piece = np.array(plain_value(a), dtype=np.float64)      # a constant: not on the tape
+    return result_types.wrap(piece, True, comm)
+
+
+def broadcast_to(x, shape):
+    """``np.broadcast_to`` of distributed ``x`` to the global ``shape``: axis 0 keeps its rows
+    (``shape[0]`` is the global length of x, which is not broadcast), the other axes broadcast
+    piece by piece. Recorded; collective over ``x.comm`` (x's layout)."""
+    piece = np.shape(x._value)
+    if len(shape) > len(piece):
+        raise ValueError(f"crk.broadcast_to: broadcasting a distributed array of "
+                         f"{len(piece)} dimensions to the shape {shape} adds leading axes, "
+                         f"which would move its distributed axis 0")
+    (layout,) = resolve(x)
+    if len(shape) == len(piece) and shape[0] != layout.total:
+        raise ValueError(f"crk.broadcast_to: the shape {shape} must keep the global length "
+                         f"{layout.total} of the distributed axis 0 (a distributed axis is not "
+                         f"broadcast)")
+    out = apply(R.broadcast_to, (x,), dict(shape=(piece[0],) + tuple(shape[1:])))
+    out._layout = layout
     return out

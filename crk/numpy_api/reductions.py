@@ -1,16 +1,18 @@
 """Reductions and scans: sum, mean, prod, max/min, ptp, cumsum, trapezoid.
 
 Over the distributed axis 0 of a distributed array they are global (collective) and give
-replicated results, except cumsum, whose result stays distributed (a global prefix scan).
-Over other axes they act on each rank's piece.
+replicated results, except cumsum, whose result stays distributed (a global prefix scan);
+trapezoid along it is global too (shifted slices exchange the boundary rows). Over other axes
+they act on each rank's piece.
 """
 import numpy as np
 
 from .. import numpy_rules as R
 from ..parallel.collective import sum_over_ranks
 from ..recording import apply
-from .common import (is_distributed, ndim_of, normalize_axes, over_distributed_axis,
-                     refuse_distributed_axis, shape_of)
+from ..overloaded_type import result_types
+from .common import (is_distributed, is_recorded, ndim_of, normalize_axes,
+                     over_distributed_axis, refuse_distributed, shape_of)
 from .shape import diff, ravel, reshape, slice_along
 
 
@@ -102,22 +104,28 @@ def cumsum(x, axis=None):
 
 
 def trapezoid(y, x=None, dx=1.0, axis=-1):
-    """The trapezoidal rule along ``axis`` (y and the sample points x may be recorded)."""
+    """The trapezoidal rule along ``axis`` (y, the sample points x and dx may be recorded).
+    Along the distributed axis 0 of a distributed y it is global (shifted slices and a sum over
+    ranks; collective), and x runs along that axis too: distributed, replicated, or a plain
+    array holding this rank's points."""
     ndim = ndim_of(y)
     if ndim == 0:
         raise ValueError("crk.trapezoid: y must have at least one dimension")
     axis = axis % ndim
-    if is_distributed(y) and axis == 0:
-        refuse_distributed_axis("trapezoid", axis)
+    along_ranks = is_distributed(y) and axis == 0
     if x is None:
         d = dx
-    elif ndim_of(x) == 1:
-        if is_distributed(x):
-            refuse_distributed_axis("trapezoid", 0)
-        d = diff(x)
-        if ndim > 1:
-            d = reshape(d, tuple(-1 if a == axis else 1 for a in range(ndim)))
     else:
-        d = diff(x, axis=axis)
+        if along_ranks and not is_recorded(x):
+            x = result_types.wrap(np.array(x, dtype=np.float64), True, y._ad_comm)
+        if ndim_of(x) == 1:
+            if is_distributed(x) and not along_ranks:
+                refuse_distributed("trapezoid", "distributed sample points 'x' must run along "
+                                                "the distributed axis 0 of a distributed 'y'")
+            d = diff(x)
+            if ndim > 1:
+                d = reshape(d, tuple(-1 if a == axis else 1 for a in range(ndim)))
+        else:
+            d = diff(x, axis=axis)
     upper, lower = slice_along(y, axis, slice(1, None)), slice_along(y, axis, slice(None, -1))
     return sum(d * (upper + lower) * 0.5, axis=axis)

@@ -1,18 +1,20 @@
 """Shape operations: reshape, transpose, joining, differences, shifts, flips, sorting.
 
 A distributed array keeps its distributed axis 0 first. Along axis 0, shapes are global:
-reshape, squeeze, expand_dims and concatenate, roll, diff and flip move rows between ranks
-(crk.distributed.shapes, crk.distributed.halo, global indexing). Operations that would move axis
-0 (transposes, stacking along it) or have no global meaning in crk (sort and take_along_axis
-along it) are refused for distributed arrays, on every rank count.
+reshape, squeeze, expand_dims, broadcast_to and concatenate, roll, diff and flip move rows
+between ranks (crk.distributed.shapes, crk.distributed.halo, global indexing). Operations that
+would move axis 0 (transposes, stacking along it, vstack of vectors) or have no global meaning
+in crk (sort and take_along_axis along it) are refused for distributed arrays, on every rank
+count.
 """
 import numpy as np
 
 from .. import numpy_rules as R
 from ..distributed import halo, shapes as distributed_shapes
+from ..distributed.indexing import within_rows
 from ..recording import apply
 from .common import (is_distributed, is_recorded, ndim_of, plain_value,
-                     refuse_distributed, refuse_distributed_axis, shape_of)
+                     refuse_distributed_axis, shape_of)
 
 
 def reshape(x, shape, order="C"):
@@ -84,12 +86,16 @@ def _joined_distribution(arrays, name):
 
 
 def concatenate(arrays, axis=0):
-    """Concatenate; distributed arrays along axis 0 one after the other in global order
-    (crk.distributed.shapes), along other axes piece by piece."""
+    """Concatenate. Along axis 0 with a distributed array among ``arrays``: the global arrays
+    one after the other (crk.distributed.shapes; replicated crk arrays are whole rows, plain
+    arrays this rank's pieces); along other axes distributed arrays piece by piece."""
     arrays = tuple(arrays)
-    if _joined_distribution(arrays, "concatenate") and \
-            axis % max(ndim_of(arrays[0]), 1) == 0:
-        return distributed_shapes.concatenate(arrays)
+    if axis is None:                    # numpy: the flattened arrays
+        arrays, axis = tuple(ravel(x) for x in arrays), 0
+    distributed = [x for x in arrays if is_distributed(x)]
+    if distributed and axis % max(ndim_of(distributed[0]), 1) == 0:
+        return distributed_shapes.concatenate(arrays, distributed[0]._ad_comm)
+    _joined_distribution(arrays, "concatenate")
     return apply(R.concatenate, arrays, dict(axis=axis))
 
 
@@ -102,21 +108,25 @@ def stack(arrays, axis=0):
     return apply(R.stack, arrays, dict(axis=axis))
 
 
-def _at_least(x, ndim):
-    """x with leading (1-D: trailing for numpy.atleast_2d of a vector) axes of length one."""
+def _at_least(x, ndim, name):
+    """x with leading axes of length one, up to ``ndim`` dimensions (numpy.atleast_1d/2d)."""
     shape = shape_of(x)
     if len(shape) >= ndim:
         return x
+    if is_distributed(x):
+        raise ValueError(f"crk.{name}: a distributed array of {len(shape)} dimensions would "
+                         f"become a row of a {ndim}-d array, moving its distributed axis 0; "
+                         f"give it {ndim} dimensions first (x[:, None])")
     return reshape(x, (1,) * (ndim - len(shape)) + shape if shape or ndim == 1 else (1, 1))
 
 
 def hstack(arrays):
-    arrays = tuple(_at_least(x, 1) for x in arrays)
+    arrays = tuple(_at_least(x, 1, "hstack") for x in arrays)
     return concatenate(arrays, axis=0 if ndim_of(arrays[0]) == 1 else 1)
 
 
 def vstack(arrays):
-    return concatenate(tuple(_at_least(x, 2) for x in arrays), axis=0)
+    return concatenate(tuple(_at_least(x, 2, "vstack") for x in arrays), axis=0)
 
 
 def copy(x):
@@ -124,9 +134,11 @@ def copy(x):
 
 
 def broadcast_to(x, shape):
-    shape = (shape,) if np.ndim(shape) == 0 else tuple(shape)
+    """numpy.broadcast_to; ``shape`` is global for a distributed array, whose axis 0 is not
+    broadcast (crk.distributed.shapes)."""
+    shape = (shape,) if np.ndim(shape) == 0 else tuple(int(d) for d in shape)
     if is_distributed(x):
-        refuse_distributed("broadcast_to", "a broadcast shape is global, the pieces are not")
+        return distributed_shapes.broadcast_to(x, shape)
     return apply(R.broadcast_to, (x,), dict(shape=shape))
 
 
@@ -146,19 +158,23 @@ def _axis_of(name, x, axis):
 
 
 def slice_along(x, axis, index):
-    """x[..., index, ...] with ``index`` (a slice or an int) at ``axis`` (recorded)."""
+    """x[..., index, ...] with ``index`` (a slice or an int) at ``axis``: recorded for a crk
+    array, global along the axis 0 of a distributed one (collective then)."""
     full = [slice(None)] * ndim_of(x)
     full[axis] = index
-    return apply(R.getitem, (x,), dict(index=tuple(full)))
+    return x[tuple(full)]
 
 
 def diff(a, n=1, axis=-1, prepend=None, append=None):
     """n-th forward differences along ``axis``; along a distributed axis 0 one neighbour
-    exchange per order (crk.distributed.halo)."""
+    exchange per order (crk.distributed.halo), after joining ``prepend`` and ``append`` (a
+    scalar is one row; see :func:`concatenate` for arrays)."""
     if ndim_of(a) == 0:
         raise ValueError("crk.diff: diff requires an input that is at least one dimensional")
     if is_distributed(a) and axis is not None and axis % ndim_of(a) == 0:
-        return halo.diff(a, n, 0, prepend, append)
+        if prepend is not None or append is not None:
+            a = concatenate([_end_rows(p, a) for p in (prepend, a, append) if p is not None])
+        return halo.diff(a, n, 0)
     axis = _axis_of("diff", a, axis)
     if prepend is not None or append is not None:
         pieces = [p for p in (prepend, a, append) if p is not None]
@@ -169,6 +185,17 @@ def diff(a, n=1, axis=-1, prepend=None, append=None):
     if n == 0:
         return a
     return apply(R.diff, (a,), dict(n=n, axis=axis))
+
+
+def _end_rows(value, a):
+    """diff's ``prepend`` / ``append`` along the distributed axis 0 of ``a`` as rows to join: a
+    scalar is one global row (a plain one held by rank 0), arrays are joined as they are."""
+    if value is a or ndim_of(value) > 0:
+        return value
+    row = (1,) + shape_of(a)[1:]
+    if is_recorded(value):
+        return apply(R.broadcast_to, (value,), dict(shape=row))
+    return np.full(row if a._ad_comm.rank == 0 else (0,) + row[1:], float(value))
 
 
 def roll(a, shift, axis=None):
@@ -222,7 +249,9 @@ def _along_axis_index(indices, shape, axis):
 
 
 def take_along_axis(arr, indices, axis):
-    """numpy.take_along_axis with plain integer ``indices`` (not along a distributed axis 0)."""
+    """numpy.take_along_axis with plain integer ``indices`` (not along a distributed axis 0;
+    along another axis of a distributed array each row is indexed within itself, ``indices``
+    being this rank's piece)."""
     if is_recorded(indices):
         raise TypeError("crk.take_along_axis: argument 'indices' must be plain integers, not a "
                         "recorded value")
@@ -235,6 +264,8 @@ def take_along_axis(arr, indices, axis):
         raise ValueError(f"crk.take_along_axis: 'indices' has {indices.ndim} dimensions, "
                          f"'arr' has {ndim_of(arr)}; they must match")
     index = _along_axis_index(indices, shape_of(arr), axis)
+    if is_distributed(arr):
+        return within_rows(arr, index)
     return apply(R.getitem, (arr,), dict(index=index))
 
 

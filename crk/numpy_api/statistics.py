@@ -1,17 +1,18 @@
 """Statistics: average (weights), var, std (ddof), median, written with the recorded reductions.
 
 Over the distributed axis 0 of a distributed array average, var and std are global (their sums
-and counts run over all ranks; collective) and replicated; the median needs a global sort and is
-refused for distributed arrays.
+and counts run over all ranks; collective) and replicated; the median over it needs a global
+sort and is refused (along later axes it works row by row).
 """
 import numpy as np
 
 from .. import numpy_rules as R
+from ..parallel.collective import sum_over_ranks
 from ..recording import apply
 from .common import (is_distributed, is_recorded, ndim_of, normalize_axes, plain_value,
                      refuse_distributed, shape_of)
 from .reductions import count, mean, sum
-from .shape import ravel, reshape, slice_along, sort
+from .shape import expand_dims, ravel, reshape, slice_along, sort
 
 
 def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
@@ -54,25 +55,28 @@ def std(a, axis=None, ddof=0, keepdims=False):
 
 def median(a, axis=None, keepdims=False):
     """Median: the middle entry of the sorted values (the mean of the two middle ones for an
-    even count); the derivative goes to the selected entries. Replicated arrays only."""
-    if is_distributed(a):
-        refuse_distributed("median", "the median needs a global sort")
+    even count); the derivative goes to the selected entries. Of a distributed array only
+    along an axis after 0 (row by row); over axis 0 it would need a global sort."""
     if is_recorded(axis):
         raise TypeError("crk.median: 'axis' must be a plain integer")
     value = np.asarray(plain_value(a))
-    if np.isnan(value).any():
+    ndim = value.ndim
+    if is_distributed(a) and (axis is None or 0 in normalize_axes(axis, ndim)):
+        refuse_distributed("median", "the median over the distributed axis 0 needs a global "
+                                     "sort; take it along a later axis")
+    nan = bool(np.isnan(value).any())
+    if is_distributed(a):
+        nan = sum_over_ranks(float(nan), a._ad_comm) > 0
+    if nan:
         raise ValueError("crk.median: the input contains NaN, whose median is NaN; remove the "
                          "NaN entries first")
-    ndim = value.ndim
     if axis is None:
-        kept_shape = (1,) * ndim
         a, axis = ravel(a), 0
     else:
         axes = normalize_axes(axis, ndim)
         if len(axes) != 1:
             raise TypeError("crk.median: only a single integer axis (or None) is supported")
         axis = axes[0]
-        kept_shape = tuple(1 if k == axis else s for k, s in enumerate(value.shape))
     n = shape_of(a)[axis]
     if n == 0:
         raise ValueError("crk.median: empty input")
@@ -80,4 +84,6 @@ def median(a, axis=None, keepdims=False):
     middle = slice_along(ordered, axis, (n - 1) // 2)
     if n % 2 == 0:
         middle = (middle + slice_along(ordered, axis, n // 2)) * 0.5
-    return reshape(middle, kept_shape) if keepdims else middle
+    if not keepdims:
+        return middle
+    return reshape(middle, (1,) * ndim) if ndim_of(middle) == 0 else expand_dims(middle, axis)

@@ -49,10 +49,8 @@ def test_shift(fn, reference, data, splits, check_against_serial):
 
 
 @pytest.mark.mpi
-def test_diff_needs_no_prepend_and_a_valid_order(comm):
+def test_diff_and_roll_need_a_valid_order_and_shift(comm):
     x = crk.array(VECTOR[:3], comm=comm, distributed=True)
-    with pytest.raises(TypeError, match="prepend= and append= are not supported"):
-        np.diff(x, prepend=0.0)
     with pytest.raises(ValueError, match="order must be non-negative but got -1"):
         np.diff(x, -1)
     with pytest.raises(ValueError, match="argument 'shift' must be an int or one int per axis"):

@@ -1,6 +1,8 @@
 """Distributed meanings of the numpy functions (run under mpirun -n 1, 2, 3 with uneven splits):
-global selections and their tie rule, empty pieces, global scans, plain global results, and the
-refusals of local meanings — raised on every rank, on every rank count.
+global selections and their tie rule, empty pieces, global scans, plain global results,
+differences, shifts, joins and reshapes along the distributed axis equal to numpy on the global
+array, and the refusals of what has no global meaning in crk — raised on every rank, on every
+rank count.
 """
 import numpy as np
 import pytest
@@ -155,44 +157,109 @@ def test_plain_reductions_are_global(comm, split, assert_replicated):
     assert not np.allclose(x, y) and not np.array_equal(x, y)
 
 
+# -- operations along the distributed axis with a global meaning ---------------------------------
+ROWS = 7
+VECTOR = np.linspace(-0.8, 1.1, ROWS) ** 3
+MATRIX = np.stack([np.linspace(-1.0, 1.0, ROWS), np.linspace(2.0, 3.0, ROWS) ** 2], axis=1)
+
+GLOBAL = [
+    ("diff", lambda v: np.diff(v), VECTOR),
+    ("diff-axis0", lambda m: np.diff(m, axis=0), MATRIX),
+    ("diff-prepend-append", lambda v: np.diff(v, prepend=0.5, append=v[:1] * 2.0), VECTOR),
+    ("roll", lambda v: np.roll(v, 1), VECTOR),
+    ("roll-axis0", lambda m: np.roll(m, 1, axis=0), MATRIX),
+    ("roll-flattened", lambda m: np.roll(m, 3), MATRIX),
+    ("flip", lambda v: np.flip(v), VECTOR),
+    ("flip-both-axes", lambda m: np.flip(m), MATRIX),
+    ("concatenate", lambda v: np.concatenate([v, v ** 2]), VECTOR),
+    ("hstack", lambda v: np.hstack([v, v[2:]]), VECTOR),
+    ("vstack", lambda m: np.vstack([m, m[::-2]]), MATRIX),
+    ("reshape", lambda m: np.reshape(m[:6], (-1, 4)), MATRIX),
+    ("ravel", lambda m: np.ravel(m)[3:11], MATRIX),
+    ("expand-dims", lambda v: np.expand_dims(v, 1) * v[:, None], VECTOR),
+    ("squeeze", lambda m: np.squeeze(m[:, :1], axis=1), MATRIX),
+    ("broadcast-to", lambda m: np.broadcast_to(m[:, :1], (ROWS, 3)), MATRIX),
+    ("trapezoid", lambda v: np.trapezoid(v), VECTOR),
+    ("trapezoid-axis0", lambda m: np.trapezoid(m, dx=0.3, axis=0), MATRIX),
+    ("median-axis1", lambda m: np.median(m, axis=1, keepdims=True), MATRIX),
+    ("sort-axis1", lambda m: np.sort(m[::-1] * [1.0, -1.0], axis=1), MATRIX),
+    ("take-along-axis1", lambda m: np.take_along_axis(m, np.array([[1, 0, 1]]), axis=1), MATRIX),
+]
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("fn,data", [pytest.param(fn, data, id=name)
+                                     for name, fn, data in GLOBAL])
+def test_operations_along_the_distributed_axis_are_global(fn, data, splits,
+                                                          check_against_serial):
+    """Each equals numpy on the global array, with the serial derivatives (all four kinds)."""
+    check_against_serial(fn, [data], splits, expected=fn(data))
+
+
+@pytest.mark.mpi
+def test_plain_arrays_along_the_distributed_axis_are_pieces(comm, split, assert_replicated):
+    """A plain array joined with distributed ones, or sample points of a distributed y, is
+    this rank's piece (as in arithmetic); a replicated crk array joined is whole rows."""
+    rng = np.random.default_rng(3)
+    full, extra, rows = rng.standard_normal((ROWS, 2)), rng.standard_normal((5, 2)), \
+        rng.standard_normal((2, 2))
+    points = np.linspace(0.0, 1.0, ROWS) ** 2
+    with crk.Tape():
+        x = _dist(full, comm, split)
+        y = np.concatenate([x, extra[split(5)], crk.array(rows, comm=comm), x[:1]])
+        assert y.distributed
+        expected = np.concatenate([full, extra, rows, full[:1]])
+        np.testing.assert_array_equal(_gathered(y, comm), expected)
+        t = np.trapezoid(x, points[split(ROWS)], axis=0)
+        assert_replicated(t)
+        np.testing.assert_allclose(t.value, np.trapezoid(full, points, axis=0), rtol=1e-14)
+        J = crk.sum(y * y) + crk.sum(t)
+        weights = np.concatenate([[0.0], np.diff(points), [0.0]])
+        expected = 2.0 * full + 0.5 * (weights[1:] + weights[:-1])[:, None]
+        expected[0] += 2.0 * full[0]
+        np.testing.assert_allclose(_gradient(J, x, comm), expected, rtol=1e-13)
+
+
 # -- refusals: the same error on every rank, whatever the number of ranks ----------------------
 def _arrays(comm, split):
     rng = np.random.default_rng(0)
     return dict(
-        v=_dist(rng.standard_normal(7), comm, split),
-        m=_dist(rng.standard_normal((7, 2)), comm, split),
-        s=_dist(rng.standard_normal((7, 7)), comm, split),
-        w=crk.array(rng.standard_normal(7), comm=comm),
+        v=_dist(rng.standard_normal(ROWS), comm, split),
+        m=_dist(rng.standard_normal((ROWS, 2)), comm, split),
+        s=_dist(rng.standard_normal((ROWS, ROWS)), comm, split),
+        w=crk.array(rng.standard_normal(ROWS), comm=comm),
+        r=crk.array(rng.standard_normal((ROWS, 2)), comm=comm),
         a=crk.AdjFloat(0.5),
     )
 
 
 REFUSALS = [
-    ("diff", lambda v, m, **_: np.diff(v), r"crk.diff: axis -1 is the distributed axis 0"),
-    ("diff-axis0", lambda m, **_: np.diff(m, axis=0), r"crk.diff: axis 0 is the distributed"),
-    ("roll", lambda v, **_: np.roll(v, 1),
-     r"crk.roll: axis None \(the flattened array\) runs along the distributed axis 0"),
-    ("roll-axis0", lambda m, **_: np.roll(m, 1, axis=0), r"crk.roll: axis 0 is the distributed"),
-    ("flip", lambda v, **_: np.flip(v), r"crk.flip: axis 0 is the distributed axis 0"),
     ("sort", lambda v, **_: np.sort(v), r"crk.sort: axis -1 is the distributed axis 0"),
     ("sort-axis0", lambda m, **_: np.sort(m, axis=0), r"crk.sort: axis 0 is the distributed"),
     ("take-along-axis0", lambda m, **_: np.take_along_axis(m, np.zeros((1, 2), int), axis=0),
      r"crk.take_along_axis: axis 0 is the distributed"),
-    ("trapezoid", lambda v, **_: np.trapezoid(v), r"crk.trapezoid: axis 0 is the distributed"),
-    ("median", lambda v, **_: np.median(v), r"crk.median: not supported for distributed arrays"),
-    ("broadcast-to", lambda v, **_: np.broadcast_to(v, (2, len(v))),
-     r"crk.broadcast_to: not supported for distributed arrays"),
-    ("concatenate", lambda v, **_: np.concatenate([v, v]),
-     r"crk.concatenate: joining distributed arrays along their distributed axis 0"),
-    ("hstack", lambda v, **_: np.hstack([v, v]), r"crk.concatenate: joining distributed"),
-    ("vstack", lambda m, **_: np.vstack([m, m]), r"crk.concatenate: joining distributed"),
-    ("stack", lambda v, **_: np.stack([v, v]), r"crk.stack: joining distributed arrays"),
-    ("reshape", lambda m, **_: np.reshape(m, (-1, 4)),
-     r"crk.reshape: a distributed array of row shape \(2,\) cannot take the shape \(-1, 4\)"),
+    ("trapezoid-distributed-points", lambda v, r, **_: np.trapezoid(r, v),
+     r"crk.trapezoid: .*distributed sample points 'x' must run along the distributed axis 0"),
+    ("median", lambda v, **_: np.median(v),
+     r"crk.median: not supported for distributed arrays: the median over the distributed "
+     r"axis 0 needs a global sort"),
+    ("median-axis0", lambda m, **_: np.median(m, axis=0), r"crk.median: .*global sort"),
+    ("broadcast-to-new-axis", lambda v, **_: np.broadcast_to(v, (2, ROWS)),
+     r"crk.broadcast_to: broadcasting a distributed array of 1 dimensions to the shape "
+     r"\(2, 7\) adds leading axes, which would move its distributed axis 0"),
+    ("broadcast-to-along-axis0", lambda m, **_: np.broadcast_to(m[:1], (ROWS, 2)),
+     r"crk.broadcast_to: the shape \(7, 2\) must keep the global length 1 of the "
+     r"distributed axis 0"),
+    ("vstack-vectors", lambda v, **_: np.vstack([v, v]),
+     r"crk.vstack: a distributed array of 1 dimensions would become a row of a 2-d array"),
+    ("concatenate-columns-mixed", lambda m, r, **_: np.concatenate([m, r], axis=1),
+     r"crk.concatenate: cannot mix distributed and replicated arrays"),
+    ("stack", lambda v, **_: np.stack([v, v]),
+     r"crk.stack: stacking distributed arrays along axis 0 would move their distributed axis"),
     ("expand-dims", lambda v, **_: np.expand_dims(v, 0),
-     r"crk.expand_dims: axis 0 is the distributed axis 0"),
+     r"crk.expand_dims: a new axis 0 would move the distributed axis"),
     ("squeeze", lambda m, **_: np.squeeze(m[:, :1], axis=0),
-     r"crk.squeeze: axis 0 is the distributed axis 0"),
+     r"crk.squeeze: axis 0 of a distributed array is its distributed axis"),
     ("transpose", lambda m, **_: m.T, r"crk.transpose: a distributed array must keep"),
     ("einsum-moved", lambda m, **_: np.einsum("ij->ji", m),
      r"crk.einsum: subscripts 'ij->ji': the distributed axis must stay first"),
