@@ -72,6 +72,7 @@ def main():
         libc.mallopt(m_mmap_threshold, 2 ** 30)
         libc.mallopt(m_trim_threshold, 2 ** 30)
     comm = MPI.COMM_WORLD
+    crk.parallel.abort_on_uncaught_exception(comm)   # one rank's failure ends the job
     n = args.size
     counts = [n // comm.size + (r < n % comm.size) for r in range(comm.size)]
     start = sum(counts[:comm.rank])

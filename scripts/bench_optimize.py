@@ -173,6 +173,8 @@ def main():
     args = parser.parse_args()
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
+    from crk.parallel import abort_on_uncaught_exception
+    abort_on_uncaught_exception(comm)   # one rank's failure ends the job
     rows = []
     for method in args.methods:
         for driver in ("crk", "naive", "pyadjoint"):
