@@ -1,10 +1,15 @@
-"""PDE solvers for crk built on petsc4py.
+"""PDE solvers for crk built on petsc4py: Q1 finite elements on structured boxes (PETSc DMDA),
+nonlinear solves by SNES whose material law is a crk point map, each solve one block on the
+distributed tape (replay, tangent-linear, adjoint, Hessian action).
 
-This package will hold the PETSc-based discretisations that plug into the crk
-tape: structured-grid finite elements on DMDA, SNES/KSP solves and time
-stepping, each with tangent-linear, adjoint and Hessian-action rules.
-
-Importing ``solvers`` imports neither petsc4py nor mpi4py; modules that need
-PETSc get it through :func:`solvers.petsc.import_petsc`, which also checks that
-petsc4py and the PETSc library it loads belong together.
+Importing ``solvers`` imports neither petsc4py nor mpi4py (nor any AD backend); PETSc is
+imported through :func:`solvers.petsc.import_petsc` when a mesh is made.
 """
+from .boundary import DirichletBC, NeumannBC
+from .errors import ConvergenceError
+from .functionals import error_norms, l2_misfit
+from .mesh import BoxMesh
+from .problem import NonlinearProblem
+
+__all__ = ["BoxMesh", "ConvergenceError", "DirichletBC", "NeumannBC", "NonlinearProblem",
+           "error_norms", "l2_misfit"]
