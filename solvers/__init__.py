@@ -22,7 +22,7 @@ Parts (one concern each):
 Importing ``solvers`` imports neither petsc4py nor mpi4py (nor any AD backend); PETSc is
 imported through :func:`solvers.petsc.import_petsc` when a mesh is made.
 """
-from . import functionals
+from . import functionals, transient
 from .boundary import DirichletBC, NeumannBC
 from .errors import ConvergenceError
 from .functionals import (at_points, error_norms, gradient_at_points, h1_seminorm_squared,
@@ -32,8 +32,9 @@ from .problem import NonlinearProblem
 from .reaction import boundary_flux
 from .riesz import RieszMap
 from .sensors import Sensors, point_values
+from .transient import TransientProblem
 
 __all__ = ["BoxMesh", "ConvergenceError", "DirichletBC", "NeumannBC", "NonlinearProblem",
-           "RieszMap", "Sensors", "at_points", "boundary_flux",
+           "RieszMap", "Sensors", "TransientProblem", "at_points", "boundary_flux",
            "error_norms", "functionals", "gradient_at_points", "h1_seminorm_squared",
-           "integral", "l2_misfit", "l2_norm_squared", "point_values"]
+           "integral", "l2_misfit", "l2_norm_squared", "point_values", "transient"]
