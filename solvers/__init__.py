@@ -22,7 +22,7 @@ Parts (one concern each):
 Importing ``solvers`` imports neither petsc4py nor mpi4py (nor any AD backend); PETSc is
 imported through :func:`solvers.petsc.import_petsc` when a mesh is made.
 """
-from . import functionals, transient
+from . import functionals, output, transient
 from .boundary import DirichletBC, NeumannBC
 from .errors import ConvergenceError
 from .functionals import (at_points, error_norms, gradient_at_points, h1_seminorm_squared,
@@ -37,4 +37,4 @@ from .transient import TransientProblem
 __all__ = ["BoxMesh", "ConvergenceError", "DirichletBC", "NeumannBC", "NonlinearProblem",
            "RieszMap", "Sensors", "TransientProblem", "at_points", "boundary_flux",
            "error_norms", "functionals", "gradient_at_points", "h1_seminorm_squared",
-           "integral", "l2_misfit", "l2_norm_squared", "point_values", "transient"]
+           "integral", "l2_misfit", "l2_norm_squared", "output", "point_values", "transient"]
