@@ -6,8 +6,9 @@ An :class:`Assembler` evaluates, on plain values, every piece the solver needs o
 
 for all of this rank's elements at once, a slab of elements at a time (bounded temporaries):
 the law's action, its tangent (jvp), adjoint (vjp) and second-order (hvp) actions, its Jacobian
-as element matrices in the order of a COO pattern made once (:class:`JacobianPattern`), the Q1
-mass matrix and the load vector b of sources and Neumann data, with their adjoints.
+(element matrices summed into a node stencil whose entries form a COO pattern made once,
+:class:`JacobianPattern`), the Q1 mass matrix and the load vector b of sources and Neumann
+data, with their adjoints.
 
 Fields are passed as *ghosted grids* (this rank's ghosted box of nodes, memory order, last axis
 the components, see :meth:`solvers.mesh.BoxMesh.to_ghosted`); contributions are added to
@@ -85,7 +86,6 @@ class Assembler:
                     shape[axis] = 0
                 N, w, xi = el.face_rule(axis, side)
                 self.faces[axis, side] = _FaceSet(ElementBox(fstart, shape, origin), N, w, xi)
-        self.n_values = self.box.size * self.m * self.m * el.nb * el.nb
         #: seconds spent in the point map ("point map") and in the rest of residual and
         #: Jacobian assembly ("kernels"), accumulated; clear() to restart
         self.timers = collections.defaultdict(float)
@@ -144,12 +144,14 @@ class Assembler:
         self.timers["kernels"] += time.perf_counter() - start - (self.timers["point map"] -
                                                                   inside)
 
-    def matrix_values(self, u_grid, coefs, out, scale=1.0):
-        """Element matrices of scale · A'(u), written into ``out`` (n_values,) in pattern order
-        (element, row component, column component, row corner, column corner)."""
+    def matrix_values(self, u_grid, coefs, stencil, scale=1.0):
+        """Add scale · A'(u) to ``stencil`` (the node-stencil layout of
+        :class:`JacobianPattern`: ghosted grid, then row and column component, then the
+        3^dim neighbour offset): element matrices are computed for a slab of elements at a
+        time and summed into the stencil with one strided add per pair of corners."""
         el, law, nq, m, d = self.element, self.law, self.element.nq, self.m, self.dim
-        offset = 0
         start, inside = time.perf_counter(), self.timers["point map"]
+        pairs = stencil_pairs(d)
         for rows in self.slabs:
             uq, gq, E = self._state(u_grid, rows)
             J = self._timed_law(law.jacobians, uq, gq, self._coefficients(coefs, rows))
@@ -157,11 +159,20 @@ class Assembler:
             shapes = {"gg": (nq, E, m, d, m, d), "gu": (nq, E, m, d, m),
                       "ug": (nq, E, m, m, d), "uu": (nq, E, m, m)}
             K = el.element_matrices(**{"D" + k: J[k].reshape(shapes[k]) for k in J})
-            size = K.size
-            out[offset:offset + size] = K.reshape(-1) if scale == 1.0 else scale * K.reshape(-1)
-            offset += size
+            if scale != 1.0:
+                K *= scale
+            self._add_to_stencil(stencil, K, pairs, rows)
         self.timers["kernels"] += time.perf_counter() - start - (self.timers["point map"] -
                                                                   inside)
+
+    def _add_to_stencil(self, stencil, K, pairs, rows):
+        """stencil[node of corner a, :, :, offset(a, b)] += K[e, :, :, a, b] for all a, b."""
+        box = self.box
+        shape = tuple(reversed(box.shape)) if rows is None else \
+            (rows[1] - rows[0],) + tuple(reversed(box.shape[:-1]))
+        for a, b, offset in pairs:
+            view = stencil[box._slices(a, rows)]
+            view[..., offset] += K[:, :, :, a, b].reshape(shape + K.shape[1:3])
 
     def add_tangent(self, u_grid, coefs, du_grid, dcoefs, out, scale=1.0):
         """out += scale · dA(u)[δu, δcoefficients]; ``du_grid`` None for a zero δu, entries of
@@ -212,9 +223,10 @@ class Assembler:
                     du = el.values(C).reshape(-1, m) if law.uses_u else None
                     dg = el.gradients(C).reshape(-1, m, d)
                 ub, gb, cb = law.hvp(uq, gq, cq, du, dg, self._coefficients(dcoefs, rows),
-                                     qbar, cbar, coef_mask)
+                                     qbar, cbar, coef_mask, state=u_bar is not None)
             else:
-                ub, gb, cb = law.vjp(uq, gq, cq, qbar, cbar, coef_mask)
+                ub, gb, cb = law.vjp(uq, gq, cq, qbar, cbar, coef_mask,
+                                     state=u_bar is not None)
             if u_bar is not None and (ub is not None or gb is not None):
                 r = np.zeros((el.nb, E, m))
                 if ub is not None:
@@ -244,12 +256,14 @@ class Assembler:
             nb, E, k = C.shape
             self.box.add(out, (M @ C.reshape(nb, E * k)).reshape(nb, E, k), rows)
 
-    def add_mass_values(self, out, scale):
-        """Add scale · (element mass matrices) to ``out`` (pattern order)."""
-        nb, m = self.element.nb, self.m
-        K = out.reshape(self.box.size, m, m, nb, nb)
+    def add_mass_values(self, stencil, scale):
+        """Add scale · (Q1 mass matrix) to ``stencil`` (see :meth:`matrix_values`)."""
+        m, nb = self.m, self.element.nb
+        K = np.zeros((self.box.size, m, m, nb, nb))
         for c in range(m):
-            K[:, c, c] += scale * self.element.mass
+            K[:, c, c] = scale * self.element.mass
+        pairs = stencil_pairs(self.dim)
+        self._add_to_stencil(stencil, K, pairs, None)
 
     # -- right-hand side: sources and Neumann data ---------------------------------------------
     def add_source(self, source, out, scale=1.0):
@@ -307,13 +321,29 @@ class Assembler:
         return out
 
 
-class JacobianPattern:
-    """The COO pattern of the Jacobian, made once per problem, and its value buffer.
+def stencil_pairs(dim):
+    """(a, b, s) for every pair of element corners: corner b is the neighbour at offset
+    s = sum_i (bits[b] - bits[a] + 1) 3^i of corner a's node."""
+    from .fem import corner_bits
+    bits = corner_bits(dim)
+    out = []
+    for a in range(len(bits)):
+        for b in range(len(bits)):
+            delta = bits[b] - bits[a] + 1
+            out.append((a, b, int(sum(int(v) * 3 ** i for i, v in enumerate(delta)))))
+    return out
 
-    Entries: every element matrix entry (pattern order of :meth:`Assembler.matrix_values`),
-    then one diagonal entry per owned constrained (Dirichlet) dof. Constrained rows and columns
-    are zero with 1 on the diagonal (by construction: those element entries are zeroed), so a
-    symmetric law gives a symmetric matrix and CG applies.
+
+class JacobianPattern:
+    """The Jacobian's sparsity as a COO pattern, made once per problem, and its buffers.
+
+    Q1 couples each node with its 3^dim grid neighbours, so the Jacobian is gathered in a
+    node-stencil array ``stencil`` of shape ghosted grid + (m, m, 3^dim) (row component,
+    column component, neighbour offset): element matrices are summed into it by strided adds,
+    and the pattern's entries are the stencil entries some owned element touches, each once
+    (rows of ghost nodes included: PETSc sends them to their owners). Then one diagonal entry
+    per owned constrained (Dirichlet) dof. Constrained rows and columns are zero with 1 on the
+    diagonal (by construction), so a symmetric law gives a symmetric matrix and CG applies.
 
     ``constrained_ghosted``: (n_ghosted, m) booleans; ``constrained_owned``: (n_owned, m);
     ``node_numbers``: global node number of each ghosted node (the DMDA's local-to-global
@@ -322,36 +352,46 @@ class JacobianPattern:
 
     def __init__(self, assembler, constrained_ghosted, constrained_owned, node_numbers,
                  first_dof, index_dtype):
-        box, el, m = assembler.box, assembler.element, assembler.m
-        nb = el.nb
-        ghost_shape = assembler.mesh.ghost_shape
-        node = box.lower_left(ghost_shape)[:, None] + box.corner_offsets(ghost_shape)[None, :]
-        gnode = np.asarray(node_numbers)[node].astype(np.int64)            # (E, nb)
+        box, m, d = assembler.box, assembler.m, assembler.dim
+        grid = assembler.mesh.grid_shape(True)
+        S = 3 ** d
+        touched = np.zeros(grid + (S,), dtype=np.int32)
+        for a, b, offset in stencil_pairs(d):
+            touched[box._slices(a)][..., offset] += 1
+        node, offset = np.nonzero(touched.reshape(-1, S))
+        strides = np.cumprod((1,) + tuple(assembler.mesh.ghost_shape[:-1]))
+        deltas = np.array([[(s // 3 ** i) % 3 - 1 for i in range(d)] for s in range(S)])
+        neighbour = node + deltas[offset] @ strides
+        numbers = np.asarray(node_numbers).astype(np.int64)
         comp = np.arange(m)
-        E = box.size
-        rows = (gnode[:, None, None, :, None] * m + comp[None, :, None, None, None])
-        cols = (gnode[:, None, None, None, :] * m + comp[None, None, :, None, None])
-        shape = (E, m, m, nb, nb)
-        cg = np.asarray(constrained_ghosted)[node].transpose(0, 2, 1)     # (E, m, nb)
-        zero = cg[:, :, None, :, None] | cg[:, None, :, None, :]
-        self.zero = np.flatnonzero(np.broadcast_to(zero, shape))
+        # entry order = the stencil's memory order: (node, c1, c2, offset)
+        shape = (len(node), m, m)
+        rows = np.broadcast_to(numbers[node][:, None, None] * m + comp[None, :, None], shape)
+        cols = np.broadcast_to(numbers[neighbour][:, None, None] * m + comp[None, None, :],
+                               shape)
+        flat = ((node[:, None, None] * m + comp[None, :, None]) * m + comp[None, None, :]) * S \
+            + offset[:, None, None]
+        order = np.argsort(flat.reshape(-1), kind="stable")
+        self.take = flat.reshape(-1)[order]
+        rows = rows.reshape(-1)[order]
+        cols = cols.reshape(-1)[order]
+        cg = np.asarray(constrained_ghosted)
+        row_fixed = np.broadcast_to(cg[node][:, :, None], shape).reshape(-1)[order]
+        col_fixed = np.broadcast_to(cg[neighbour][:, None, :], shape).reshape(-1)[order]
+        self.zero = np.flatnonzero(row_fixed | col_fixed)
         diag = first_dof + np.flatnonzero(np.asarray(constrained_owned).reshape(-1))
-        self.rows = np.concatenate([np.broadcast_to(rows, shape).reshape(-1), diag]).astype(
-            index_dtype)
-        self.cols = np.concatenate([np.broadcast_to(cols, shape).reshape(-1), diag]).astype(
-            index_dtype)
-        self.n_element_values = E * m * m * nb * nb
-        self.values = np.zeros(self.n_element_values + len(diag))
-        self.values[self.n_element_values:] = 1.0
+        self.rows = np.concatenate([rows, diag]).astype(index_dtype)
+        self.cols = np.concatenate([cols, diag]).astype(index_dtype)
+        self.stencil = np.zeros(grid + (m, m, S))
+        self.n_entries = len(self.take)
+        self.values = np.zeros(self.n_entries + len(diag))
+        self.values[self.n_entries:] = 1.0
 
-    @property
-    def element_values(self):
-        """The writable element part of the value buffer."""
-        return self.values[:self.n_element_values]
-
-    def constrain(self):
-        """Zero the constrained rows and columns in the element part."""
+    def gather(self):
+        """The COO values from the stencil, constrained rows and columns zeroed."""
+        np.take(self.stencil.reshape(-1), self.take, out=self.values[:self.n_entries])
         self.values[self.zero] = 0.0
+        return self.values
 
     def release_indices(self):
         """Drop the index arrays once PETSc has them."""

@@ -238,12 +238,15 @@ class Law:
             c = cc if cc is not None else c
         return q, c
 
-    def vjp(self, uq, gq, coefs, qbar, cbar, coef_mask):
-        """Cotangents of u (n, m), ∇u (n, m, d) and of the coefficients where ``coef_mask`` is
-        True (parameters: summed over this rank's points), for flux/reaction cotangents."""
+    def vjp(self, uq, gq, coefs, qbar, cbar, coef_mask, state=True):
+        """Cotangents of u (n, m), ∇u (n, m, d) (if ``state``, else None) and of the
+        coefficients where ``coef_mask`` is True (parameters: summed over this rank's points),
+        for flux/reaction cotangents."""
         n = gq.shape[0]
         args = self._args(uq, gq, coefs)
-        argnums = self._argnums(coef_mask)
+        argnums = self._argnums(coef_mask, state)
+        if not argnums:
+            return None, None, [None] * self.n_coefficients
         acc = [None] * (2 + self.n_coefficients)
         for pm, roles in self.maps:
             cots = self._cotangents(roles, qbar, cbar, n)
@@ -252,15 +255,15 @@ class Law:
             self._collect(pm.vjp(args, cots, argnums), n, argnums, acc)
         return acc[0], acc[1], acc[2:]
 
-    def hvp(self, uq, gq, coefs, du, dg, dcoefs, qbar, cbar, coef_mask):
+    def hvp(self, uq, gq, coefs, du, dg, dcoefs, qbar, cbar, coef_mask, state=True):
         """Second-order terms d/dt vjp(state + t δstate, coefs + t δcoefs; qbar, cbar), laid
         out as :meth:`vjp`'s result."""
         n = gq.shape[0]
         args = self._args(uq, gq, coefs)
         tangents = tuple(self._state_tangents(du, dg, n)) + tuple(dcoefs)
-        argnums = self._argnums(coef_mask)
+        argnums = self._argnums(coef_mask, state)
         acc = [None] * (2 + self.n_coefficients)
-        if all(t is None for t in tangents):
+        if all(t is None for t in tangents) or not argnums:
             return acc[0], acc[1], acc[2:]
         for pm, roles in self.maps:
             cots = self._cotangents(roles, qbar, cbar, n)
@@ -269,9 +272,10 @@ class Law:
             self._collect(pm.hvp(args, tangents, cots, argnums), n, argnums, acc)
         return acc[0], acc[1], acc[2:]
 
-    def _argnums(self, coef_mask):
+    def _argnums(self, coef_mask, state=True):
         ns = self.n_state
-        return tuple(range(ns)) + tuple(ns + i for i, on in enumerate(coef_mask) if on)
+        return tuple(range(ns) if state else ()) + \
+            tuple(ns + i for i, on in enumerate(coef_mask) if on)
 
 
 # -- stored energies: the law as the derivative of W, by W's own backend ----------------------

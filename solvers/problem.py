@@ -11,10 +11,12 @@ Options. Every PETSc object of a problem has the options prefix ``options_prefix
 database under that prefix only where the database has no value yet, ``setFromOptions`` reads
 them together with the user's, and the defaults are taken out again; so command-line options
 (``-<prefix>ksp_type gmres``, ``-<prefix>snes_monitor``) always win and no default ever shows as
-an unused option. Defaults: Newton with a backtracking line search, Eisenstat–Walker linear
-tolerances, snes_rtol 1e-10; CG (symmetric problems) or GMRES; geometric multigrid on the DMDA
-hierarchy with Galerkin coarse operators when the grid coarsens at least twice, else GAMG
-(with the rigid-body near-null space for vector problems).
+an unused option. Defaults: Newton with a backtracking line search, snes_rtol 1e-10, linear
+solves to PETSc's ksp_rtol 1e-5 (looser costs Newton steps, tighter buys nothing: the last
+Newton steps still converge to round-off on the p-Laplacian; Eisenstat–Walker doubled the
+Newton steps there); CG (symmetric problems) or GMRES; geometric multigrid on the DMDA
+hierarchy (Galerkin coarse operators, SOR smoothing) when every rank's part of the grid
+coarsens at least twice, else GAMG (with the rigid-body near-null space for vector problems).
 
 Every solve is checked: an unconverged or NaN solve raises :class:`~solvers.errors.
 ConvergenceError` on every rank, with PETSc's reason and the residual history; an exception in a
@@ -89,7 +91,7 @@ class NonlinearProblem:
         self._resolve_dirichlet()
         # -- PETSc objects (collective) --
         self.da = da = mesh.dm(1).duplicate(dof=m)
-        self.x, self.F, self.rhs, self.sol, self.work = (da.createGlobalVec() for _ in range(5))
+        self.x, self.F, self.rhs, self.sol = (da.createGlobalVec() for _ in range(4))
         self.x_local, self.F_local = da.createLocalVec(), da.createLocalVec()
         self.first_dof = self.x.getOwnershipRange()[0]
         node_numbers = da.getLGMap().getBlockIndices()
@@ -97,7 +99,6 @@ class NonlinearProblem:
                                        self.constrained_owned, node_numbers, self.first_dof,
                                        PETSc.IntType)
         self.J = da.createMat()
-        self.J.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, False)
         self.J.setPreallocationCOO(self.pattern.rows, self.pattern.cols)
         self.pattern.release_indices()
         self.nullspace = None
@@ -119,6 +120,7 @@ class NonlinearProblem:
         snes.setConvergenceHistory(length=1000)
         self.ksp = snes.getKSP()
         self.ksp.setConvergenceHistory(length=100000)
+        self._lazy_options = []
         self._set_options(PETSc, adjoint_rtol)
         self._snes_reasons = reason_names(PETSc.SNES.ConvergedReason)
         self._ksp_reasons = reason_names(PETSc.KSP.ConvergedReason)
@@ -158,17 +160,23 @@ class NonlinearProblem:
         self.free_mask = ~owned.reshape(-1)
 
     # -- options ----------------------------------------------------------------------------
-    def default_options(self):
-        """crk's default options for this problem (without the prefix)."""
+    def default_options(self, infix=""):
+        """crk's default options for this problem (without the prefix; ``infix``: that of the
+        solver they are for, "" or "adjoint_")."""
         opts = {"snes_type": "newtonls", "snes_linesearch_type": "bt", "snes_rtol": 1e-10,
                 "snes_atol": 1e-14, "snes_stol": 0.0, "snes_max_it": 50,
-                "ksp_type": "cg" if self.symmetric else "gmres", "ksp_rtol": 1e-8,
-                "ksp_max_it": 2000}
+                "ksp_type": "cg" if self.symmetric else "gmres", "ksp_max_it": 2000}
         levels = self.multigrid_levels()
-        if levels >= 3:
-            opts.update({"pc_type": "mg", "pc_mg_levels": levels, "pc_mg_galerkin": "pmat"})
-        else:
-            opts["pc_type"] = "gamg"
+        db, name = self._PETSc.Options(), self.prefix + infix + "pc_type"
+        chosen = db.getString(name) if db.hasName(name) else None
+        if chosen is None:
+            opts["pc_type"] = "mg" if levels >= 3 else "gamg"
+        if (chosen or opts["pc_type"]) == "mg":
+            # (options of another preconditioner would be errors, not just unused, in PETSc).
+            # Smoothing by SOR sweeps: no eigenvalue estimates to set up at each Newton step
+            # (Chebyshev's), a third less time per Newton step on the p-Laplacian.
+            opts.update({"pc_mg_levels": levels, "pc_mg_galerkin": "pmat",
+                         "mg_levels_ksp_type": "richardson", "mg_levels_pc_type": "sor"})
         return opts
 
     def multigrid_levels(self, coarsest=2):
@@ -192,7 +200,9 @@ class NonlinearProblem:
     def _with_defaults(self, PETSc, defaults, infix, set_from_options):
         """Put ``defaults`` into the options database under ``prefix + infix`` where it has no
         value, run ``set_from_options``, and take the defaults out again (so they never show as
-        unused options, and options already in the database win)."""
+        unused options, and options already in the database win). Options of multigrid levels
+        are read only when the preconditioner is first set up: those stay until
+        :meth:`destroy`."""
         db = PETSc.Options()
         inserted = []
         for key, value in defaults.items():
@@ -204,7 +214,10 @@ class NonlinearProblem:
             set_from_options()
         finally:
             for name in inserted:
-                db.delValue(name)
+                if name.startswith(self.prefix + infix + "mg_levels_"):
+                    self._lazy_options.append(name)
+                else:
+                    db.delValue(name)
 
     # -- solving ----------------------------------------------------------------------------
     theta = 1.0          # weight of A(u) in the residual (time steps: the θ-scheme)
@@ -322,13 +335,13 @@ class NonlinearProblem:
         """Fill the matrix with R'(u) (constrained rows/columns identity). Collective."""
         error = None
         try:
-            values = self.pattern.element_values
-            setting.matrix_values(self, u_grid, values)
-            self.pattern.constrain()
+            self.pattern.stencil[...] = 0.0
+            setting.matrix_values(self, u_grid, self.pattern.stencil)
+            values = self.pattern.gather()
         except Exception as e:
             error = e
         self._agree_in_callback(error, "a Jacobian evaluation")
-        self.J.setValuesCOO(self.pattern.values)
+        self.J.setValuesCOO(values)
         self._jacobian_serial += 1
         self.stats["jacobians"] += 1
         self._matrix_state = key
@@ -400,7 +413,7 @@ class NonlinearProblem:
             ksp.setDM(self.da)
             ksp.setDMActive(PETSc.KSP.DMActive.ALL, False)
             ksp.setOperators(self.JT, self.JT)
-            defaults = {k: v for k, v in self.default_options().items()
+            defaults = {k: v for k, v in self.default_options("adjoint_").items()
                         if k.startswith(("ksp_", "pc_"))}
             self._with_defaults(PETSc, defaults, "adjoint_", ksp.setFromOptions)
         elif self._transposed != self._jacobian_serial:
@@ -421,10 +434,14 @@ class NonlinearProblem:
             return
         self._destroyed = True
         for obj in (self.snes, self.adjoint_ksp, self.J, self.JT, self.nullspace, self.x,
-                    self.F, self.rhs, self.sol, self.work, self.x_local, self.F_local, self.da):
+                    self.F, self.rhs, self.sol, self.x_local, self.F_local, self.da):
             if obj is not None:
                 obj.destroy()
         self.snes = self.ksp = self.adjoint_ksp = self.J = self.JT = None
+        db = self._PETSc.Options()
+        for name in self._lazy_options:
+            if db.hasName(name):
+                db.delValue(name)
 
     def __enter__(self):
         return self

@@ -1,5 +1,8 @@
-"""Fixtures of the solver tests: PETSc, material laws in the three backends, manufactured
-sources. Every test runs unchanged on 1, 2 and 3 ranks (global problem sizes are fixed)."""
+"""Fixtures of the solver tests: PETSc, material laws, manufactured sources. Every test runs
+unchanged on 1, 2 and 3 ranks (global problem sizes are fixed). Laws are made once per session
+(their compiled programs are reused by every test)."""
+import functools
+
 import numpy as np
 import pytest
 
@@ -16,6 +19,7 @@ def _jax():
     return jax
 
 
+@functools.lru_cache(maxsize=None)
 def plaplace_jax(dim, eps=0.1):
     """The regularised p-Laplacian flux (ε² + |∇u|²)^((p-2)/2) ∇u of ∇u and p, in JAX."""
     from crk.cr.jax import point_map
@@ -33,6 +37,7 @@ def plaplace():
     return plaplace_jax
 
 
+@functools.lru_cache(maxsize=None)
 def laplacian_jax(dim):
     """The flux κ ∇u of ∇u and a parameter κ, in JAX."""
     from crk.cr.jax import point_map

@@ -2,6 +2,8 @@
 with manufactured solutions; a Neo-Hookean block under 10% stretch (load steps), its reaction
 forces in balance, derivatives of the reaction with respect to μ and the stretch; GAMG with the
 rigid-body near-null space gives the same solution as geometric multigrid."""
+import functools
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,7 @@ from solvers.reaction import boundary_flux
 LAM, MU = 1.5, 1.0
 
 
+@functools.lru_cache(maxsize=None)
 def linear_stress(dim):
     import jax.numpy as jnp
     from crk.cr.jax import point_map
@@ -25,6 +28,7 @@ def linear_stress(dim):
     return sigma
 
 
+@functools.lru_cache(maxsize=None)
 def neo_hookean(dim):
     import jax.numpy as jnp
     from crk.cr.jax import point_map

@@ -1,6 +1,8 @@
 """Time steps: the heat equation decays as it should (implicit Euler first order, θ = 1/2
 second order), and gradients with respect to the initial state and a parameter pass Taylor
 tests under store-all and Revolve checkpointing, equal to each other."""
+import functools
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ import solvers
 from solvers.functionals import l2_misfit
 
 
+@functools.lru_cache(maxsize=None)
 def _nonlinear(dim):
     from crk.cr.jax import point_map
 
