@@ -128,8 +128,10 @@ class NonlinearProblem:
         self._matrix_state = None       # what the matrix holds: (state key, u)
         self._callback_error = None
         self._setting_cache = None
-        self.stats = {"newton_iterations": 0, "linear_iterations": 0, "residuals": 0,
-                      "jacobians": 0, "linear_solves": 0}
+        #: counters: Newton solves and iterations, their linear iterations, residual and
+        #: Jacobian evaluations, linear solves of derivatives (adjoint, tangent, second order)
+        self.stats = {"solves": 0, "newton_iterations": 0, "linear_iterations": 0,
+                      "residuals": 0, "jacobians": 0, "linear_solves": 0}
 
     # -- Dirichlet data ---------------------------------------------------------------------
     def _resolve_dirichlet(self):
@@ -291,6 +293,7 @@ class NonlinearProblem:
             self._setting = None
         reason = self.snes.getConvergedReason()
         its = self.snes.getIterationNumber()
+        self.stats["solves"] += 1
         self.stats["newton_iterations"] += its
         self.stats["linear_iterations"] += self.snes.getLinearSolveIterations()
         error = None
