@@ -189,6 +189,7 @@ class Assembler:
                              self._coefficients(dcoefs, rows))
             if dq is None and dc is None:
                 continue
+            self._check_finite("the law's tangent", rows, dq, dc)
             r = np.zeros((el.nb, E, m))
             if dq is not None:
                 r += el.integrate_gradients(dq.reshape(nq, E, m, d))
@@ -227,6 +228,16 @@ class Assembler:
             else:
                 ub, gb, cb = law.vjp(uq, gq, cq, qbar, cbar, coef_mask,
                                      state=u_bar is not None)
+            what = "the law's second derivative" if second else "the law's adjoint"
+            self._check_finite(what, rows, ub, gb, *(c for c, field in zip(cb, coefs)
+                                                     if c is not None and
+                                                     isinstance(field, GhostedField)))
+            for i, (c, field) in enumerate(zip(cb, coefs)):
+                if c is not None and not isinstance(field, GhostedField) and \
+                        not np.isfinite(c).all():
+                    raise FloatingPointError(
+                        f"{law.name}: {what} with respect to coefficient {i} is NaN or "
+                        f"infinite on rank {self.mesh.comm.rank}")
             if u_bar is not None and (ub is not None or gb is not None):
                 r = np.zeros((el.nb, E, m))
                 if ub is not None:

@@ -164,3 +164,31 @@ def test_memory_flat_over_repeated_solves_and_gradients(PETSc, plaplace, comm):
                 samples.append(rss())
     growth = comm.allreduce(samples[1] - samples[0], op=__import__("mpi4py").MPI.MAX)
     assert growth < 3.0, f"RSS grew by {growth:.2f} MiB over 80 solve + gradient calls"
+
+
+def test_command_line_options_and_options_left(PETSc, tmp_path):
+    """A script passing its command line to import_petsc: the user's options reach the solver,
+    and PETSc's -options_left report finds none unused (crk's defaults included)."""
+    import subprocess
+    import sys
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys\n"
+        "from solvers.petsc import import_petsc\n"
+        "PETSc = import_petsc(argv=sys.argv)\n"
+        "import solvers\n"
+        "from crk.cr.jax import point_map\n"
+        "@point_map(((-1, 2), ()), (-1, 2))\n"
+        "def flux(g, k):\n"
+        "    return k * g\n"
+        "with solvers.BoxMesh((16, 16)) as mesh, solvers.NonlinearProblem(\n"
+        "        mesh, flux, symmetric=True, options_prefix='cli_',\n"
+        "        dirichlet=[solvers.DirichletBC('boundary', 0.0)]) as problem:\n"
+        "    problem.solve(1.0, f=1.0)\n"
+        "    print('KSP', problem.ksp.getType(), problem.ksp.getPC().getType())\n")
+    out = subprocess.run([sys.executable, str(script), "-cli_ksp_type", "minres",
+                          "-cli_pc_type", "gamg", "-cli_snes_max_it", "20", "-options_left"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "KSP minres gamg" in out.stdout
+    assert "There are no unused options" in out.stdout + out.stderr, out.stdout[-2000:]
