@@ -4,20 +4,23 @@ A crk.ndarray wraps a read-only numpy array. Arithmetic, indexing, numpy ufuncs 
 in :mod:`crk.numpy_api` are recorded. Values are immutable: ``x[i] = v`` is refused (use
 ``x = x.at[i].set(v)``), and ``x += y`` rebinds ``x`` to a new recorded value.
 
-Distributed arrays are split along axis 0: each rank holds its own piece (possibly empty). See
-:mod:`crk.numpy_api` for which operations are rank-local and which reduce over ranks.
+Distributed arrays are split along axis 0: each rank holds its own piece (possibly empty), and the
+array means the whole global array: indexing along axis 0 is global (see
+:mod:`crk.distributed.indexing`), reductions over axis 0 are global (:mod:`crk.numpy_api`).
+``.value``, ``.shape`` and ``np.asarray(x)`` are this rank's piece.
 """
 import numpy as np
 
 from . import numpy_api as api
 from . import numpy_rules as R
-from . import recording
 from .adjfloat import AdjFloat
-from .block_variable import BlockVariable, drop_value
-from .overloaded_type import OverloadedType, plain_value, register_overloaded_type
+from .block_variable import BlockVariable
+from .lifetime import object_released
+from .overloaded_type import (OverloadedType, plain_value, register_overloaded_type,
+                              register_result_types)
 from .parallel.comm import resolve_comm
+from .distributed import indexing as _indexing
 from .recording import apply, apply2
-
 
 
 class ndarray(OverloadedType):
@@ -27,7 +30,9 @@ class ndarray(OverloadedType):
     the same value). ``comm``: the communicator (None for a replicated array not tied to one).
     """
 
-    __slots__ = ("_value", "_bv", "_ad_distributed", "_ad_comm")
+    # _layout: the global layout of a distributed array (crk.distributed.layout), None until
+    # an operation needs it or hands down its operand's
+    __slots__ = ("_value", "_bv", "_ad_distributed", "_ad_comm", "_layout")
     __array_priority__ = 100.0
     __hash__ = None
 
@@ -38,6 +43,7 @@ class ndarray(OverloadedType):
         self._bv = None
         self._ad_distributed = distributed
         self._ad_comm = comm
+        self._layout = None
 
     @classmethod
     def _owning(cls, value, distributed, comm):
@@ -49,17 +55,18 @@ class ndarray(OverloadedType):
         self._bv = None
         self._ad_distributed = distributed
         self._ad_comm = comm
+        self._layout = None
         return self
 
     def __del__(self):
-        # The user's object is gone, so no new block can read this value. If no recorded rule
-        # reads it either, the tape keeps only its shape (replays recompute it when needed).
+        # The user's object is gone, so no new block can read this value; crk.lifetime decides
+        # whether the tape keeps it (the test here only spares that call for kept values).
         try:
             bv = self._bv
         except AttributeError:       # construction failed half-way
             return
         if bv is not None and not bv.keep and bv.checkpoint is self._value:
-            drop_value(bv, self._value)
+            object_released(bv, self._value)
 
     # -- OverloadedType ----------------------------------------------------------------------
     def _ad_create_checkpoint(self):
@@ -98,13 +105,19 @@ class ndarray(OverloadedType):
         shape = self._value.shape
         if not self._ad_distributed or not shape:
             return shape
-        from .parallel.collective import sum_over_ranks
-        return (int(sum_over_ranks(float(shape[0]), self._ad_comm)),) + shape[1:]
+        from .distributed.layout import resolve
+        return (resolve(self)[0].total,) + shape[1:]
 
     def __len__(self):
+        if self._ad_distributed:
+            _refuse_local(self, "len()", "x.global_shape()[0] (collective) or x.shape[0] (the "
+                                         "rows of this rank's piece)")
         return len(self._value)
 
     def __iter__(self):
+        if self._ad_distributed:
+            _refuse_local(self, "iteration", "iterate over crk.gather(x) (replicated) or over "
+                                             "x.value (this rank's piece, unrecorded)")
         for i in range(len(self._value)):
             yield self[i]
 
@@ -126,16 +139,25 @@ class ndarray(OverloadedType):
         return f"crk.array({np.array2string(self._value, separator=', ')}, {kind})"
 
     def __bool__(self):
+        if self._ad_distributed:
+            _refuse_local(self, "bool()", "reduce it first (crk.sum, np.any(x.value), ...)")
         return bool(self._value)
 
     def __float__(self):
+        if self._ad_distributed:
+            _refuse_local(self, "float()", "index it (float(x[0]) is replicated) or gather it")
         return float(self._value)
 
     def item(self):
         """The plain Python scalar of a one-element array (not recorded)."""
+        if self._ad_distributed:
+            _refuse_local(self, "item()", "index it (float(x[0]) is replicated) or gather it")
         return self._value.item()
 
     def tolist(self):
+        if self._ad_distributed:
+            _refuse_local(self, "tolist()", "use crk.gather(x).tolist() for the whole array or "
+                                            "x.value.tolist() for this rank's piece")
         return self._value.tolist()
 
     # -- recorded arithmetic -----------------------------------------------------------------
@@ -171,6 +193,10 @@ class ndarray(OverloadedType):
 
     # -- indexing ----------------------------------------------------------------------------
     def __getitem__(self, index):
+        """``x[index]``; on a distributed array axis 0 is indexed globally (collective, see
+        crk.distributed.indexing)."""
+        if self._ad_distributed:
+            return _indexing.getitem(self, _plain_index(index))
         return apply(R.getitem, (self,), dict(index=_plain_index(index)))
 
     def __setitem__(self, index, value):
@@ -198,6 +224,15 @@ class ndarray(OverloadedType):
     def transpose(self, *axes): return api.transpose(self, axes[0] if len(axes) == 1 else
                                                      (axes or None))
     def copy(self): return api.copy(self)
+    def prod(self, axis=None, keepdims=False): return api.prod(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return api.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return api.min(self, axis, keepdims)
+    def cumsum(self, axis=None): return api.cumsum(self, axis)
+    def var(self, axis=None, ddof=0, keepdims=False): return api.var(self, axis, ddof, keepdims)
+    def std(self, axis=None, ddof=0, keepdims=False): return api.std(self, axis, ddof, keepdims)
+    def clip(self, min=None, max=None): return api.clip(self, min, max)
+    def argmax(self, axis=None): return np.argmax(self, axis)
+    def argmin(self, axis=None): return np.argmin(self, axis)
 
 
 class _IndexUpdater:
@@ -217,10 +252,20 @@ class _IndexUpdate:
         self.array, self.index = array, index
 
     def set(self, value):
-        return apply(R.index_set, (self.array, value), dict(index=self.index))
+        return self._update(value, add=False)
 
     def add(self, value):
-        return apply(R.index_add, (self.array, value), dict(index=self.index))
+        return self._update(value, add=True)
+
+    def _update(self, value, add):
+        x = self.array
+        if x._ad_distributed:
+            return _indexing.update(x, self.index, value, add)
+        if isinstance(value, OverloadedType) and value._ad_distributed:
+            raise ValueError(
+                f"crk: x.at[...].{'add' if add else 'set'}(value): value is distributed but x is "
+                f"replicated; gather the value (crk.gather) or scatter x (crk.scatter) first")
+        return apply(R.index_add if add else R.index_set, (x, value), dict(index=self.index))
 
 
 def _plain_index(index):
@@ -240,6 +285,13 @@ def _plain_index(index):
     return index
 
 
+def _refuse_local(x, what, instead):
+    """Refuse a conversion of a distributed array whose numpy meaning would be global but
+    whose value here is only this rank's piece (on every rank alike: x.distributed is)."""
+    raise TypeError(f"crk: {what} of a distributed crk.ndarray would see only this rank's piece; "
+                    f"{instead}")
+
+
 def _contains_overloaded(values):
     if isinstance(values, OverloadedType):
         return True
@@ -254,19 +306,22 @@ def _stack_nested(values):
     return values
 
 
-def array(values, comm=None, distributed=False, dtype=None):
+def array(values, *, comm=None, distributed=False, dtype=None):
     """Create a recorded numpy array (crk.ndarray).
 
     ``values``: anything ``numpy.array`` accepts (a generator is consumed); recorded values
     inside lists are stacked on the tape. ``distributed=True``: ``values`` is this rank's piece
-    along axis 0 of a distributed array on ``comm`` (default COMM_WORLD). A replicated array
-    (the default) must hold the same value on every rank; ``comm`` is then optional.
-    ``dtype``: a floating dtype (default float64; integer input becomes float64).
+    along axis 0 of a distributed array on ``comm`` (keyword-only; an mpi4py communicator,
+    default COMM_WORLD). A replicated array (the default) must hold the same value on every
+    rank; ``comm`` is then optional. ``dtype``: a floating dtype (default float64; integer
+    input becomes float64). Not collective.
     """
     if hasattr(values, "__next__"):
         values = list(values)
     if distributed:
-        comm = resolve_comm(comm)
+        comm = resolve_comm(comm, "crk.array()")
+    elif comm is not None:
+        resolve_comm(comm, "crk.array()")
     if isinstance(values, ndarray):
         if values._ad_distributed != bool(distributed):
             kind = "distributed" if values.distributed else "replicated"
@@ -287,10 +342,14 @@ def array(values, comm=None, distributed=False, dtype=None):
             raise TypeError("crk.array(): argument 'values' could not be converted to a "
                             "floating-point array (numpy gave an object array)")
         value = value.astype(np.float64)
+    if distributed and value.ndim == 0:
+        raise ValueError("crk.array(): argument 'values' is this rank's piece of a distributed "
+                         "array and needs at least one dimension (the distributed axis 0), got "
+                         "a scalar; pass an array of shape (rows, ...)")
     return ndarray._owning(value, bool(distributed), comm)
 
 
-def _wrap_output(value, distributed, comm):
+def wrap_result(value, distributed, comm):
     """Wrap a primitive's plain result: AdjFloat for replicated scalars, else crk.ndarray."""
     if not distributed and (type(value) is float or np.ndim(value) == 0):
         out = AdjFloat(value)
@@ -300,13 +359,12 @@ def _wrap_output(value, distributed, comm):
     if value.dtype.kind != "f":
         return value                       # integer/boolean results are not differentiable
     out = ndarray._owning(value, distributed, comm)
-    # keep stays True unless a recorded block says no rule reads it (recording.apply).
+    # keep stays True unless a recorded block says no rule reads it (crk.lifetime.keep_read_values).
     out._bv = BlockVariable(out._value, distributed, comm)
     return out
 
 
-recording._wrap_output = _wrap_output
-recording._NDArray = ndarray
+register_result_types(array=ndarray, wrap=wrap_result)
 register_overloaded_type(np.ndarray, lambda v, comm=None, distributed=False:
                          array(v, comm=comm, distributed=distributed))
 register_overloaded_type((int, np.floating, np.integer),

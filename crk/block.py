@@ -6,6 +6,7 @@ pyadjoint's Block so pyadjoint blocks port with small changes; the differences a
 plain values (never overloaded objects) and the Hessian hook receives the input tangents directly.
 """
 from .block_variable import BlockVariable
+from .lifetime import pin
 
 
 class Block:
@@ -23,7 +24,7 @@ class Block:
                 return f(*inputs)                           # value of output idx
 
             def evaluate_tlm_component(self, inputs, tlm_inputs, block_variable, idx, prepared):
-                return J(inputs) @ dx                        # tlm_inputs[i] is None for a zero tangent
+                return J(inputs) @ dx              # tlm_inputs[i] is None for a zero tangent
 
             def evaluate_adj_component(self, inputs, adj_inputs, block_variable, idx, prepared):
                 return adjoint contribution to inputs[idx]   # adj_inputs[k]: adjoint of output k
@@ -51,6 +52,22 @@ class Block:
     whose own computation already reduces over ranks (its replicated contributions are complete on
     every rank) sets ``self.reduces_over_ranks = True``. Any collective a block performs must go
     through :mod:`crk.parallel` so failures on one rank raise on all.
+
+    The drivers (``recompute``, ``evaluate_tlm``, ``evaluate_adj``) call the hooks; block types
+    override the hooks. A block type may override a driver instead (for speed; the tape's own
+    :class:`~crk.primitive_block.PrimitiveBlock` does) if it keeps the driver's contract:
+
+    * ``recompute(relevant_outputs)`` sets the checkpoint of every relevant output (a list of
+      booleans, None: all) from the dependencies' checkpoints;
+    * ``evaluate_tlm(relevant_outputs)`` adds the outputs' tangents to their ``tlm_value``
+      (None is zero) from the dependencies' ``tlm_value``; a block that communicates must
+      run its collectives on every rank, whatever tangents this rank holds;
+    * ``evaluate_adj(relevant_dependencies, hessian)`` reads the outputs' ``adj_value`` (and,
+      with ``hessian``, ``hessian_value`` and the ``tlm_value`` of dependencies and outputs)
+      and adds each relevant dependency's contributions with
+      ``BlockVariable.accumulate(adj, hess, self.adjoint_locality())``;
+    * none of them keeps a reference to a value beyond the call, except a linearisation that
+      ``release()`` drops, and none records anything on a tape.
     """
 
     __slots__ = ("__dict__", "__weakref__")
@@ -71,7 +88,7 @@ class Block:
             bv.reattach(dep._ad_create_checkpoint())
         if no_duplicates and any(d is bv for d in self._dependencies):
             return
-        bv.keep = True          # a block's hooks may read any of its values
+        pin(bv)                 # a block's hooks may read any of its values
         self._dependencies.append(bv)
 
     def get_dependencies(self):
@@ -90,14 +107,14 @@ class Block:
         else:
             raise TypeError(f"{type(self).__name__}.add_output(): expected an overloaded value "
                             f"(crk.AdjFloat, crk.ndarray, ...), got {type(obj).__name__}")
-        bv.keep = True
+        pin(bv)
         self._outputs.append(bv)
         return bv
 
     def get_outputs(self):
         return self._outputs
 
-    # -- the four derivative kinds: drivers (do not override) ---------------------------------
+    # -- the four derivative kinds: drivers (see the class docstring before overriding) -------
     def recompute(self, relevant_outputs=None):
         """Recompute outputs' checkpoints from the dependencies' checkpoints."""
         inputs = [bv.checkpoint for bv in self._dependencies]
@@ -134,7 +151,7 @@ class Block:
             hessian_inputs = [out.hessian_value for out in outputs]
             prepared_h = self.prepare_evaluate_hessian(inputs, tlm_inputs, adj_inputs,
                                                        hessian_inputs, relevant)
-        local, comm = self._locality()
+        local_comm = self.adjoint_locality()
         for idx in relevant:
             dep = deps[idx]
             adj = self.evaluate_adj_component(inputs, adj_inputs, dep, idx, prepared)
@@ -142,16 +159,7 @@ class Block:
             if hessian:
                 hess = self.evaluate_hessian_component(inputs, tlm_inputs, adj_inputs,
                                                        hessian_inputs, dep, idx, prepared_h)
-            if local and not dep.distributed:
-                dep.add_partial(adj, hess, comm)
-            else:
-                dep.add_adj_output(adj)
-                dep.add_hessian_output(hess)
-
-    def _locality(self):
-        """(rank_local, comm): whether replicated contributions are rank-local, and over what."""
-        comm = self.adjoint_locality()
-        return comm is not None, comm
+            dep.accumulate(adj, hess, local_comm)
 
     def adjoint_locality(self):
         """The communicator over which this block's adjoint contributions to replicated

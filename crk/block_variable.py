@@ -1,5 +1,5 @@
 """BlockVariable: one value on the tape — its checkpoint and its derivative accumulators."""
-import numpy as np
+from .lifetime import ShapeStub
 
 
 class BlockVariable:
@@ -16,9 +16,8 @@ class BlockVariable:
     Adjoint contributions to a replicated value that were computed from rank-local data are kept
     apart in ``partial`` and summed over ranks once, before the value's adjoint is read.
 
-    ``keep`` says a derivative rule (of the producing block or of a consumer) reads this value.
-    When it is False and the user's object is gone, the tape may swap the value for a shape
-    stub (shape and dtype, no data); replays recompute it where needed.
+    ``keep`` says a derivative rule (of the producing block or of a consumer) reads this value;
+    :mod:`crk.lifetime` sets it and decides when a value is swapped for a shape stub.
 
     Slots are few on purpose: a long tape holds one of these per recorded value, and each slot
     is traversed by the garbage collector.
@@ -50,6 +49,19 @@ class BlockVariable:
         if value is not None:
             self.hessian_value = value if self.hessian_value is None else self.hessian_value + value
 
+    def accumulate(self, adj, hess, local_comm=None):
+        """Add a block's adjoint (``adj``) and second-order (``hess``) contributions, None for
+        zero. ``local_comm``: the communicator over which the contributing block's
+        contributions to replicated values are rank-local (None: complete on every rank); for
+        a replicated variable they are then kept apart and summed over ranks before use."""
+        if local_comm is not None and not self.distributed:
+            self.add_partial(adj, hess, local_comm)
+            return
+        if adj is not None:
+            self.adj_value = adj if self.adj_value is None else self.adj_value + adj
+        if hess is not None:
+            self.hessian_value = hess if self.hessian_value is None else self.hessian_value + hess
+
     def add_partial(self, adj, hess, comm):
         """Add rank-local contributions (to be summed over ``comm`` before use)."""
         partial = self.partial
@@ -71,11 +83,11 @@ class BlockVariable:
         from .parallel.collective import sum_over_ranks
         partial, self.partial = self.partial, None
         adj = partial.adj if partial is not None and partial.adj is not None \
-            else _zeros_like(self.checkpoint)
+            else zeros_like(self.checkpoint)
         self.add_adj_output(_same_kind(sum_over_ranks(adj, comm), self.checkpoint))
         if hessian:
             hess = partial.hess if partial is not None and partial.hess is not None \
-                else _zeros_like(self.checkpoint)
+                else zeros_like(self.checkpoint)
             self.add_hessian_output(_same_kind(sum_over_ranks(hess, comm), self.checkpoint))
 
     def reattach(self, value):
@@ -103,7 +115,8 @@ class _Partial:
         self.comm, self.adj, self.hess = comm, None, None
 
 
-def _zeros_like(value):
+def zeros_like(value):
+    """A zero of the kind of ``value`` (0.0 for a float, else a zero numpy array)."""
     import numpy as np
     if isinstance(value, float):
         return 0.0
@@ -114,63 +127,3 @@ def _same_kind(reduced, like):
     if isinstance(like, float):
         return float(reduced)
     return reduced
-
-
-class ShapeStub(np.ndarray):
-    """A dropped value's stand-in: right shape and dtype, zero strides, no data.
-
-    Only derivative rules that read shapes ever see one (see BlockVariable.keep); replays
-    recompute the value before any block that reads it runs.
-    """
-
-
-_stubs = {}     # (shape, dtype) -> the shared stub: stubs are read-only, so one of each will do
-
-
-def stub_like(value):
-    """A zero-byte array with the shape and dtype of ``value``."""
-    key = (value.shape, value.dtype)
-    stub = _stubs.get(key)
-    if stub is None:
-        if len(_stubs) > 1024:
-            _stubs.clear()
-        stub = _stubs[key] = np.broadcast_to(np.zeros((), value.dtype),
-                                             value.shape).view(ShapeStub)
-    return stub
-
-
-def is_stub(value):
-    return type(value) is ShapeStub
-
-
-# Values are dropped when their user object dies, which can happen in the middle of a sweep
-# (the cyclic garbage collector runs whenever it likes): then the drop waits for the sweep's
-# end, so a sweep never finds a value gone that it checked was there.
-_sweeps_running = 0
-_deferred = []
-
-
-def drop_value(bv, value):
-    """Swap ``bv``'s checkpoint ``value`` for a stub if no rule reads it (now, or after the
-    running sweep)."""
-    if _sweeps_running:
-        _deferred.append((bv, value))
-    elif not bv.keep and bv.checkpoint is value:
-        bv.checkpoint = stub_like(value)
-
-
-class sweeping:
-    """Context of a running sweep: value drops wait until every sweep has ended."""
-
-    def __enter__(self):
-        global _sweeps_running
-        _sweeps_running += 1
-
-    def __exit__(self, *exc):
-        global _sweeps_running
-        _sweeps_running -= 1
-        if not _sweeps_running:
-            while _deferred:
-                bv, value = _deferred.pop()
-                drop_value(bv, value)
-        return False

@@ -1,7 +1,8 @@
 """Control: a recorded value declared as an input the reduced function varies."""
 import numpy as np
 
-from .overloaded_type import OverloadedType
+from .lifetime import pin
+from .overloaded_type import OverloadedType, plain_value
 from .parallel.collective import sum_over_ranks
 
 
@@ -23,7 +24,7 @@ class Control:
         self.control = control
         bv = self.block_variable = control.block_variable
         value = control._ad_create_checkpoint()
-        bv.keep = True                 # a control's value is the point the tape is at
+        pin(bv)                        # a control's value is the point the tape is at
         bv.reattach(value)             # dropped or freed: the object still has it
         self._shape = np.shape(value)
 
@@ -67,8 +68,7 @@ class Control:
         """``value`` as the plain value the tape holds, checked against this control's shape."""
         if isinstance(value, Control):
             value = value.block_variable.checkpoint
-        elif isinstance(value, OverloadedType):
-            value = value._ad_create_checkpoint()
+        value = plain_value(value)
         if self.scalar:
             try:
                 return float(value)

@@ -8,7 +8,7 @@ derivative kinds call those actions. One block per call, whatever the function d
 import numpy as np
 
 from .block import Block
-from .overloaded_type import OverloadedType
+from .overloaded_type import OverloadedType, result_types
 from .parallel.comm import comms_compatible, describe_comm
 from .tape import annotating, get_working_tape
 
@@ -138,7 +138,6 @@ def record_call(function, args, distributed_outputs=None):
     numpy values when no argument is recorded. ``distributed_outputs``: whether outputs are
     distributed (default: when any recorded argument is distributed).
     """
-    from .array import _wrap_output
     values = list(args)
     deps, dep_pos = [], []
     distributed = False
@@ -165,7 +164,7 @@ def record_call(function, args, distributed_outputs=None):
         if distributed and comm is None:      # only replicated inputs: pieces of COMM_WORLD
             from .parallel.comm import resolve_comm
             comm = resolve_comm(None)
-    wrapped = tuple(_wrap_output(np.asarray(o) if np.ndim(o) else float(o), distributed, comm)
+    wrapped = tuple(result_types.wrap(np.asarray(o) if np.ndim(o) else float(o), distributed, comm)
                     for o in outputs)
     if annotating():
         for pos in dep_pos:

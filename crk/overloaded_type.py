@@ -1,13 +1,51 @@
-"""OverloadedType: the interface a value type implements to live on the tape.
+"""OverloadedType: the interface a value type implements to live on the tape, and the tables
+the value types register into.
 
 A type stores its BlockVariable and converts between itself and the plain value the tape holds.
 Built-in types: :class:`crk.AdjFloat` (replicated scalars) and :class:`crk.ndarray` (replicated or
-distributed numpy arrays). Backends register converters so ``create_overloaded_object`` knows
-their values.
+distributed numpy arrays). Two registration tables, filled when those modules define their
+classes (autograd's way: the core names no value type, the types register with the core):
+
+* :data:`result_types` — the types recorded results are made of, the function wrapping a
+  primitive's plain result, and the alignment of distributed operands (read by
+  :mod:`crk.recording`, whose arithmetic the types' operators call, so it cannot import them);
+* the converters of :func:`create_overloaded_object` (:func:`register_overloaded_type`), for
+  wrapping a user's plain value; backends may register their own.
 """
 from .block_variable import BlockVariable
 
 _converters = []   # (type, converter) pairs, consulted in order by create_overloaded_object
+
+
+class ResultTypes:
+    """The crk types of recorded results. ``scalar``: the replicated scalar type (AdjFloat),
+    ``array``: the array type (crk.ndarray), ``wrap(value, distributed, comm)``: a primitive's
+    plain result as a new crk value of the right type, ``align``: the module deciding the
+    global layout of an operation's distributed operands and result (crk.distributed.align:
+    ``operand_layout``, ``realign``, ``REALIGN``). Set once each by
+    :func:`register_result_types`."""
+
+    __slots__ = ("scalar", "array", "wrap", "align")
+
+    def __init__(self):
+        self.scalar = self.array = self.wrap = self.align = None
+
+
+result_types = ResultTypes()
+
+
+def register_result_types(scalar=None, array=None, wrap=None, align=None):
+    """Register the scalar type, the array type, the result-wrapping function and/or the
+    operand alignment (see :class:`ResultTypes`); called by crk.adjfloat, crk.array and
+    crk.distributed.align at import."""
+    if scalar is not None:
+        result_types.scalar = scalar
+    if array is not None:
+        result_types.array = array
+    if wrap is not None:
+        result_types.wrap = wrap
+    if align is not None:
+        result_types.align = align
 
 
 class OverloadedType:
@@ -57,9 +95,10 @@ def register_overloaded_type(python_type, converter):
     _converters.append((python_type, converter))
 
 
-def create_overloaded_object(obj, comm=None, distributed=False):
+def create_overloaded_object(obj, *, comm=None, distributed=False):
     """Wrap a plain value as an overloaded one (pyadjoint's name): floats become AdjFloat,
-    numpy arrays crk.ndarray; overloaded values are returned unchanged."""
+    numpy arrays crk.ndarray; overloaded values are returned unchanged. ``comm`` (keyword-only,
+    an mpi4py communicator) and ``distributed`` as for :func:`crk.array`."""
     if isinstance(obj, OverloadedType):
         return obj
     for python_type, converter in _converters:

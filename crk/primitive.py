@@ -118,6 +118,12 @@ def defjvp_argnum(prim, rule):
     prim.jvps = _AllArgnums(rule)
 
 
+def defhvp_argnum(prim, rule):
+    """One second-order rule ``rule(argnum, g, dargs, ans, dans, *args, **kw)`` for every
+    argument (n-ary multilinear ops)."""
+    prim.hvps = _AllArgnums(rule)
+
+
 class _AllArgnums:
     """A rule table answering every argument position with one position-aware rule."""
 

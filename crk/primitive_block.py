@@ -1,12 +1,15 @@
 """PrimitiveBlock: the record of one call of a registered :class:`~crk.primitive.Primitive`.
 
 Its four derivative kinds look up the primitive's rule tables; it stores the call's constants
-and its dependencies in slots (no per-call containers, for the garbage collector's sake).
+and its dependencies in slots (no per-call containers, for the garbage collector's sake). It is
+the one block type that overrides the drivers of :class:`~crk.block.Block` instead of its
+hooks (a tape holds one per recorded operation, so the per-component hook calls would dominate);
+it keeps the drivers' contract stated there.
 """
 from .block import Block
-from .block_variable import _zeros_like
+from .block_variable import zeros_like
 
-_NO_KWARGS = {}
+NO_KWARGS = {}     # the shared keyword arguments of calls without any (never modified)
 
 
 class PrimitiveBlock(Block):
@@ -21,7 +24,7 @@ class PrimitiveBlock(Block):
 
     __slots__ = ("dep0", "dep1", "out", "prim", "args", "dep_pos", "scalar_out", "local_comm")
     more = None            # rare cases live in the instance dict, not in a slot
-    kwargs = _NO_KWARGS
+    kwargs = NO_KWARGS
 
     @property
     def _dependencies(self):
@@ -64,7 +67,7 @@ class PrimitiveBlock(Block):
                 if not collective:
                     continue
                 # A collective tangent runs on every rank whatever this rank received.
-                d = _zeros_like(dep.checkpoint)
+                d = zeros_like(dep.checkpoint)
             if args is None:
                 args = self._values()
             t = jvps[self.dep_pos[k]](d, ans, *args, **self.kwargs)
@@ -105,14 +108,7 @@ class PrimitiveBlock(Block):
                     second = prim.hvps[pos](g, dargs, ans, dans, *args, **kw)
                     if second is not None:
                         hess = second if hess is None else hess + second
-            if self.local_comm is not None and not dep.distributed:
-                dep.add_partial(adj, hess, self.local_comm)
-            else:
-                if adj is not None:
-                    dep.adj_value = adj if dep.adj_value is None else dep.adj_value + adj
-                if hess is not None:
-                    dep.hessian_value = hess if dep.hessian_value is None \
-                        else dep.hessian_value + hess
+            dep.accumulate(adj, hess, self.local_comm)
 
     def __repr__(self):
         return f"<PrimitiveBlock {self.prim.name}>"

@@ -2,19 +2,19 @@
 
 This is the hot path of the tape (every recorded operation passes here), so it is written for
 speed: :func:`apply2` handles the arithmetic of AdjFloats, crk arrays and Python numbers
-directly, everything else goes through the general :func:`apply`.
+directly, everything else goes through the general :func:`apply`. The value types are not
+imported (their operators call this module): they are read from the registration table
+:data:`crk.overloaded_type.result_types`. Which values are kept is asked of
+:mod:`crk.lifetime`.
 """
 import numpy as np
 
-from .block_variable import BlockVariable, ShapeStub
-from .overloaded_type import OverloadedType
+from .block_variable import BlockVariable
+from .lifetime import ShapeStub, keep_read_values
+from .overloaded_type import OverloadedType, result_types
 from .parallel.comm import comms_compatible, describe_comm
-from .primitive_block import _NO_KWARGS, PrimitiveBlock
+from .primitive_block import NO_KWARGS, PrimitiveBlock
 from .tape import _annotating, _working_tape, get_working_tape
-
-_wrap_output = None   # set by crk.array: (value, distributed, comm) -> overloaded object
-
-
 
 
 def apply(prim, args, kwargs=None):
@@ -25,7 +25,7 @@ def apply(prim, args, kwargs=None):
     This is the recording hot path: keep it lean.
     """
     if kwargs is None:
-        kwargs = _NO_KWARGS
+        kwargs = NO_KWARGS
     values = list(args)
     deps = []
     dep_pos = []
@@ -59,6 +59,14 @@ def apply(prim, args, kwargs=None):
                 distributed = True
         elif type(a) is np.ndarray and _may_change(a):
             values[i] = a.copy()    # a constant the user may still modify in place
+    layout = None
+    if distributed:
+        # crk.distributed.align: distributed operands share one global layout (else they are
+        # realigned first); the result inherits it when the primitive keeps rows.
+        align = result_types.align
+        layout = align.operand_layout(prim, args)
+        if layout is align.REALIGN:
+            return align.realign(prim, args, kwargs)
     try:
         ans = prim.fun(*values, **kwargs)
     except (ValueError, TypeError) as e:
@@ -69,17 +77,16 @@ def apply(prim, args, kwargs=None):
     local = distributed
     if prim.reduces:
         distributed = False
-    out = _wrap_output(ans, distributed, comm)
+    out = result_types.wrap(ans, distributed, comm)
+    if layout is not None and distributed and type(out) is result_types.array:
+        out._layout = layout
     if not _annotating.get() or not isinstance(out, OverloadedType):
         return out
     for pos in dep_pos:
         values[pos] = None          # the block reads dependencies from their checkpoints
     out_bv = out._bv
     dep_pos = tuple(dep_pos)
-    positions, out_bv.keep = prim.needs(dep_pos)
-    for bv, pos in zip(deps, dep_pos):
-        if pos in positions:
-            bv.keep = True
+    keep_read_values(prim, deps, dep_pos, out_bv)
     _record(prim, tuple(deps), tuple(values), kwargs, dep_pos, out_bv,
             type(out_bv.checkpoint) is float, comm if local else None)
     return out
@@ -108,12 +115,13 @@ def _record(prim, deps, args, kwargs, dep_pos, out_bv, scalar_out, local_comm):
     # Tape.add_block, inlined: one Python call less per recorded operation
     blocks = tape._blocks
     blocks.append(block)
-    if tape.timeline is not None:
-        tape.timeline.block_added(block, len(blocks) - 1)
+    if tape.observers:
+        tape.notify_observers(block, len(blocks) - 1)
 
 
 _SCALAR_TYPES = (float, int)
 _POS_01, _POS_0, _POS_1 = (0, 1), (0,), (1,)
+_NO_VALUES = (None, None)
 
 
 def apply2(prim, a, b):
@@ -122,10 +130,12 @@ def apply2(prim, a, b):
     Handles AdjFloats, crk arrays and Python numbers sharing one communicator; everything else
     (numpy constants, other types, mismatched communicators, errors) goes through :func:`apply`.
     """
+    array_type = result_types.array
+    scalar_type = result_types.scalar
     ta, tb = type(a), type(b)
-    a_array, b_array = ta is _NDArray, tb is _NDArray
-    a_rec = a_array or ta is _AdjFloat
-    b_rec = b_array or tb is _AdjFloat
+    a_array, b_array = ta is array_type, tb is array_type
+    a_rec = a_array or ta is scalar_type
+    b_rec = b_array or tb is scalar_type
     if not ((a_rec or ta in _SCALAR_TYPES) and (b_rec or tb in _SCALAR_TYPES)):
         return apply(prim, (a, b))
     comm = None
@@ -145,70 +155,91 @@ def apply2(prim, a, b):
         distributed = distributed or b._ad_distributed
     else:
         vb = float.__float__(b) if b_rec else b
+    layout = None
+    if distributed:                          # see apply: crk.distributed.align
+        align = result_types.align
+        layout = align.operand_layout(prim, (a, b))
+        if layout is align.REALIGN:
+            return align.realign(prim, (a, b), None)
     try:
         ans = prim.fun(va, vb)
     except (ValueError, TypeError):
         return apply(prim, (a, b))           # recomputes and raises with a described call
     if a_array or b_array:
-        out, out_bv = _new_array(ans, distributed, comm)
+        out, out_bv = _new_array(ans, distributed, comm, array_type, layout)
         scalar_out = False
     else:
         ans = float(ans)
-        out = float.__new__(_AdjFloat, ans)
+        out = float.__new__(scalar_type, ans)
         out._bv = out_bv = BlockVariable(ans)
         scalar_out = True
     if not _annotating.get():
         return out
-    # (BlockVariable.reattach inlined: the checkpoint is re-attached if freed or stubbed)
+    # The block is built here rather than by _record (one call and one tuple less per
+    # operation); BlockVariable.reattach is inlined: a freed or stubbed checkpoint gets the
+    # object's value back.
+    block = PrimitiveBlock.__new__(PrimitiveBlock)
     if a_rec:
         bva = a._bv or a.create_block_variable()
         c = bva.checkpoint
         if c is None or type(c) is ShapeStub:
             bva.checkpoint = va
+        block.dep0 = bva
         if b_rec:
             bvb = b._bv or b.create_block_variable()
             c = bvb.checkpoint
             if c is None or type(c) is ShapeStub:
                 bvb.checkpoint = vb
-            deps, args, dep_pos = (bva, bvb), (None, None), _POS_01
+            block.dep1 = bvb
+            block.args = _NO_VALUES
+            dep_pos = _POS_01
         else:
-            deps, args, dep_pos = (bva,), (None, vb), _POS_0
+            block.dep1 = None
+            block.args = (None, vb)
+            dep_pos = _POS_0
     else:
         bvb = b._bv or b.create_block_variable()
         c = bvb.checkpoint
         if c is None or type(c) is ShapeStub:
             bvb.checkpoint = vb
-        deps, args, dep_pos = (bvb,), (va, None), _POS_1
-    if not scalar_out:
-        positions, out_bv.keep = prim.needs(dep_pos)
-        for bv, pos in zip(deps, dep_pos):
-            if pos in positions:
-                bv.keep = True
-    _record(prim, deps, args, _NO_KWARGS, dep_pos, out_bv, scalar_out,
-            comm if distributed else None)
+        block.dep0 = bvb
+        block.dep1 = None
+        block.args = (va, None)
+        dep_pos = _POS_1
+    if not scalar_out:                       # scalars are never dropped
+        keep_read_values(prim, block._dependencies, dep_pos, out_bv)
+    block.out = out_bv
+    block.prim = prim
+    block.dep_pos = dep_pos
+    block.scalar_out = scalar_out
+    block.local_comm = comm if distributed else None
+    tape = _working_tape.get()
+    if tape is None:
+        tape = get_working_tape()
+    blocks = tape._blocks                    # Tape.add_block, inlined as in _record
+    blocks.append(block)
+    if tape.observers:
+        tape.notify_observers(block, len(blocks) - 1)
     return out
 
 
-def _new_array(value, distributed, comm):
-    """A crk.ndarray (and its BlockVariable) around a fresh result of an arithmetic op."""
+def _new_array(value, distributed, comm, array_type, layout=None):
+    """A crk.ndarray (and its BlockVariable) around a fresh result of an arithmetic op;
+    ``layout``: the global layout of a distributed result (crk.distributed.layout)."""
     if type(value) is not np.ndarray or value.dtype.kind != "f" or \
             (value.ndim == 0 and not distributed):
-        out = _wrap_output(value, distributed, comm)
+        out = result_types.wrap(value, distributed, comm)
+        if layout is not None and type(out) is array_type:
+            out._layout = layout
         return out, out._bv
     value.flags.writeable = False
-    out = _NDArray.__new__(_NDArray)
+    out = array_type.__new__(array_type)
     out._value = value
     out._ad_distributed = distributed
     out._ad_comm = comm
+    out._layout = layout
     out._bv = bv = BlockVariable(value, distributed, comm)
     return out, bv
-
-
-apply_scalar = apply2          # the scalar hot path is the same function
-
-
-_AdjFloat = None   # set by crk.adjfloat (avoids an import cycle)
-_NDArray = None    # set by crk.array
 
 
 def _may_change(a):

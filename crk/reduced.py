@@ -4,10 +4,11 @@ Every public call leaves the tape at a well-defined point, and any call order wo
 
 * a reduced function's point is the value of each of its controls (initially the recorded
   values); controls of other reduced functions on the same tape stay at their recorded values;
-* the tape remembers who set it last (a token): a derivative call re-evaluates first whenever
-  anything else moved the tape (another reduced function, a Taylor test, a failed call, a
-  control changed by hand), and before an evaluation the token is invalidated, so a call that
-  fails half-way never leaves a stale point that looks valid;
+* the tape's point (:mod:`crk.tape_point`, owned by this module) remembers who set the tape's
+  values last (a token): a derivative call re-evaluates first whenever anything else moved the
+  tape (another reduced function, a Taylor test, a failed call, a control changed by hand), and
+  before an evaluation the token is invalidated, so a call that fails half-way never leaves a
+  stale point that looks valid;
 * a bad argument on one rank raises on every rank (the failing rank joins the agreement the
   others reach in their next sweep).
 """
@@ -15,10 +16,11 @@ import numpy as np
 
 from .control import Control
 from .enlist import Enlist
-from .overloaded_type import OverloadedType
+from .overloaded_type import OverloadedType, plain_value
 from .parallel.collective import agree, allgather, sum_over_ranks
-from .sweeps import Plan, StoreAll, sweep_comm
+from .sweeps import KeepAllExecutor, Plan, sweep_comm
 from .tape import get_working_tape, stop_annotating
+from .tape_point import point_of
 
 
 class ReducedFunction:
@@ -61,16 +63,14 @@ class ReducedFunction:
                 value = bv.checkpoint          # the same float object: identity checks hold
             self._point.append(value)
         self._token = None
-        defaults = self.tape._control_defaults
-        for bv, value in zip(self._control_bvs, self._point):
-            defaults.setdefault(bv, value)
+        point_of(self.tape).add_defaults(self._control_bvs, self._point)
 
     # -- plumbing ----------------------------------------------------------------------------
     def _make_executor(self):
-        timeline = self.tape.timeline
-        if timeline is not None:
-            return timeline.executor(self._plan)
-        return StoreAll(self._plan)
+        manager = self.tape.checkpoint_manager
+        if manager is not None:
+            return manager.executor(self._plan)
+        return KeepAllExecutor(self._plan)
 
     def _check_plan(self):
         if self._plan.stale():
@@ -80,17 +80,14 @@ class ReducedFunction:
     def _at_point(self):
         """Make sure the tape's values are those at this function's current point."""
         self._check_plan()
-        if self.tape._point_token is not self._token or self._executor.needs_evaluation() or \
+        if not point_of(self.tape).holds(self._token) or self._executor.needs_evaluation() or \
                 any(bv.checkpoint is not p for bv, p in zip(self._control_bvs, self._point)):
             self._evaluate(self._point)
 
     def _evaluate(self, values):
-        tape = self.tape
-        token = tape._point_token = object()       # not valid until the evaluation succeeds
-        mine = set(self._control_bvs)
-        for bv, value in tape._control_defaults.items():
-            if bv not in mine:                     # other functions' controls: as recorded
-                bv.checkpoint = value
+        point = point_of(self.tape)
+        token = point.invalidate()                 # not valid until the evaluation succeeds
+        point.reset_other_controls(set(self._control_bvs))
         for bv, value in zip(self._control_bvs, values):
             bv.checkpoint = value
         with stop_annotating():
@@ -107,7 +104,7 @@ class ReducedFunction:
         try:
             return action()
         except Exception:
-            self.tape._point_token = object()
+            point_of(self.tape).invalidate()
             raise
 
     def _check(self, check):
@@ -141,8 +138,7 @@ class ReducedFunction:
             plain = []
             for k, (v, shape, scalar) in enumerate(zip(vals, self._output_shapes,
                                                        self._output_scalar)):
-                if isinstance(v, OverloadedType):
-                    v = v._ad_create_checkpoint()
+                v = plain_value(v)
                 if scalar:
                     v = float(v)
                 else:

@@ -2,8 +2,9 @@
 
 A :class:`Plan` is the list of blocks that lie both downstream of the controls and upstream of
 the outputs, with per-block masks of the relevant dependencies/outputs. An executor runs the four
-kinds of sweep over a plan. :class:`StoreAll` keeps every value; :mod:`crk.checkpointing` provides
-the schedule-driven executor with the same interface.
+kinds of sweep over a plan. :class:`KeepAllExecutor` keeps every value in memory;
+:mod:`crk.checkpointing` provides the schedule-driven executor with the same interface. Which
+values a replay drops or must recompute is decided by :mod:`crk.lifetime`.
 
 Every sweep agrees on failure across the tape's communicator at its end (and every crk collective
 inside it agrees too), so an exception on one rank raises on all ranks.
@@ -11,7 +12,8 @@ inside it agrees too), so an exception on one rank raises on all ranks.
 import sys
 import zlib
 
-from .block_variable import is_stub, stub_like, sweeping
+from . import lifetime
+from .lifetime import sweeping
 from .parallel.collective import agree, allgather
 
 
@@ -116,64 +118,20 @@ class Plan:
 
     def missing_inputs(self, blocks):
         """(tape index, block) pairs, in tape order, to rerun so that ``blocks`` recompute
-        from real values.
-
-        A value no derivative rule reads may have been swapped for a shape stub once its user
-        object was gone (BlockVariable.keep); it must be recomputed before a block that is being
-        replayed reads it. Stubs always have a producing block (inputs are never stubbed).
-        """
-        running = set(map(id, blocks))
-        pending = [d for b in blocks for d in b._dependencies if is_stub(d.checkpoint)]
-        if not pending:
+        from real values (:func:`crk.lifetime.missing_inputs`)."""
+        if not lifetime.has_stub_inputs(blocks):
             return []
-        if self._producers is None:
-            self._producers = {bv: i for i, b in enumerate(self.tape.get_blocks())
-                               for bv in b._outputs}
         tape_blocks = self.tape.get_blocks()
-        extra = {}
-        while pending:
-            bv = pending.pop()
-            i = self._producers.get(bv)
-            if i is None:
-                raise RuntimeError(
-                    "crk: a value needed to replay this tape was dropped (no derivative rule "
-                    "reads it) and no block on this tape produces it: it was computed off the "
-                    "tape or the tape was cleared. Keep the object that holds it alive, or "
-                    "record the computation of that value on this tape.")
-            block = tape_blocks[i]
-            if i in extra or id(block) in running:
-                continue
-            extra[i] = block
-            pending.extend(d for d in block._dependencies if is_stub(d.checkpoint))
-        return [(i, extra[i]) for i in sorted(extra)]
+        if self._producers is None:
+            self._producers = lifetime.producers(tape_blocks)
+        return lifetime.missing_inputs(tape_blocks, self._producers, blocks)
 
     def droppable_after(self):
-        """For replays: position k -> values produced by the plan that no later plan block
-        reads (candidates to drop again after block k when no rule needs them)."""
+        """For replays: position k -> values to drop again after block k when no rule reads
+        them (:func:`crk.lifetime.last_uses`)."""
         if self._droppable is None:
-            last = {}
-            outputs = set(self.output_bvs)
-            for k, block in enumerate(self.blocks):
-                for d in block._dependencies:
-                    if d in last:
-                        last[d] = k
-                for o in block._outputs:
-                    if o not in outputs and not isinstance(o.checkpoint, float):
-                        last[o] = k
-            drop = {}
-            for bv, k in last.items():
-                drop.setdefault(k, []).append(bv)
-            self._droppable = drop
+            self._droppable = lifetime.last_uses(self.blocks, self.output_bvs)
         return self._droppable
-
-
-def drop_unneeded(variables):
-    """Swap values no derivative rule reads for shape stubs (see BlockVariable.keep)."""
-    for bv in variables:
-        value = bv.checkpoint
-        if not bv.keep and value is not None and hasattr(value, "shape") and \
-                not is_stub(value) and value.ndim:
-            bv.checkpoint = stub_like(value)
 
 
 def _check_same_tape_everywhere(tape, blocks):
@@ -253,20 +211,23 @@ class Executor:
     def _reverse_block(self, block, mask, hessian):
         """One block's adjoint: first sum its outputs' rank-local parts, then pull back, then
         release the outputs' derivative values."""
+        outputs = block._outputs
         partial = self.plan.partial_vars
-        for out in block._outputs:
-            comm = partial.get(out)
-            if comm is not None:
-                out.reduce_partials(hessian, comm)
+        if partial:
+            for out in outputs:
+                comm = partial.get(out)
+                if comm is not None:
+                    out.reduce_partials(hessian, comm)
         block.evaluate_adj(mask, hessian)
-        for out in block._outputs:
+        for out in outputs:
             out.adj_value = out.hessian_value = None
             if hessian:
                 out.tlm_value = None
 
 
-class StoreAll(Executor):
-    """Executor keeping every value of the plan in memory (the default)."""
+class KeepAllExecutor(Executor):
+    """Executor keeping every value of the plan in memory (tapes without a checkpointed time
+    loop; the schedule :class:`crk.checkpointing.StoreAll` means the same)."""
 
     def evaluate(self):
         """Recompute every relevant value from the controls' checkpoints.
@@ -284,9 +245,9 @@ class StoreAll(Executor):
             for k, block in enumerate(plan.blocks):
                 block.recompute(masks.get(k) if masks else None)
                 if k in drop:
-                    drop_unneeded(drop[k])
+                    lifetime.drop_unneeded(drop[k])
             for block in extra:
-                drop_unneeded(block._outputs)
+                lifetime.drop_unneeded(block._outputs)
         self._guarded(run, "ReducedFunction evaluation")
 
     def tangent(self):

@@ -1,9 +1,9 @@
-"""Benchmark of batched per-point Jacobians of point maps (issue 3, "Measure").
+"""Benchmark of batched per-point Jacobians of point maps, against tiling and point loops.
 
 Two cases, each differentiated with respect to its one pointwise vector/tensor argument:
 
-* 2d: the seed p-Laplacian flux ``f(u, g, p) = (|g|^2 + 1e-12)^((p-2)/2) g`` with u (n,),
-  g (n, 2), p = 3 a parameter; Jacobian df/dg of shape (n, 2, 2), default n = 10^6.
+* 2d: the p-Laplacian flux of CRIKit's example ``f(u, g, p) = (|g|^2 + 1e-12)^((p-2)/2) g``
+  with u (n,), g (n, 2), p = 3 a parameter; Jacobian df/dg of shape (n, 2, 2), default n = 10^6.
 * 3d: a compressible Neo-Hookean first Piola-Kirchhoff stress
   ``P(F) = mu (F - F^-T) + lam log(J) F^-T``, J = det F, with F (n, 3, 3) near the identity and
   mu = 1, lam = 2 parameters, written out with the cofactor matrix and determinant so all three
@@ -11,13 +11,13 @@ Two cases, each differentiated with respect to its one pointwise vector/tensor a
   point), default n = 2×10^5 (the tiled approach then peaks at about 1.5 GB).
 
 Rows (all float64):
-  tiled          seed 002's trick: tile the input once per output component and pull the
+  tiled          tiling: copy the input once per output component and pull the
                  identity basis back in ONE autograd vjp (implemented here, for comparison only)
   autograd loop  ``autograd.jacobian`` point by point on --points-loop(-3d) points (at most 3 repeats), time
                  extrapolated linearly to the case's n (memory is as measured on those points)
   crk Autograd   ``crk.cr.autograd`` point map, ``jacobians`` (batched)
   crk JAX        ``crk.cr.jax`` point map, ``jacobians``, the function written for a batch
-                 (default ``batched=True``, as in the seed)
+                 (default ``batched=True``, as CRIKit's example writes it)
   crk JAX, batched=False   the same map declared per point (crk vmaps it; diagnostic row)
   raw JAX        ``jax.jit(jax.vmap(jax.jacfwd(f)))`` under ``jax.enable_x64(True)``, called on
                  the same numpy arrays (host transfer and conversion back to numpy included)
@@ -51,7 +51,7 @@ import _bench_util as bu  # noqa: E402
 
 ROWS = ("tiled", "autograd_loop", "crk_autograd", "crk_jax", "crk_jax_point", "raw_jax", "crk_tf")
 ROW_TITLES = {
-    "tiled": "seed-002 tiled autograd",
+    "tiled": "tiled autograd",
     "autograd_loop": "autograd.jacobian per point",
     "crk_autograd": "crk Autograd jacobians",
     "crk_jax": "crk JAX jacobians",
@@ -138,14 +138,14 @@ CASES = {
 
 # -- the rows: each builder returns step() -> Jacobian (n, *out_point, *in_point) ------------------
 def build_tiled(case, args):
-    """Seed 002: tile the inputs m = out_size times, one vjp of the identity basis."""
+    """Tiling: the inputs copied m = out_size times, one vjp of the identity basis."""
     import autograd.numpy as anp
     from autograd.core import make_vjp
     k, x = case.argnum, args[case.argnum]
     n, m = x.shape[0], int(np.prod(case.out_point))
 
     def step():
-        # every pointwise argument is tiled (the seed's function of one broadcastable input)
+        # every pointwise argument is tiled (a function of one broadcastable input)
         tiled = [np.tile(a, (m,) + (1,) * np.ndim(a)) if pw else a
                  for a, pw in zip(args, case.pointwise)]
 
@@ -189,8 +189,8 @@ def build_crk_autograd(case, args):
 
 
 def build_crk_jax(case, args, batched=True):
-    """``batched``: the function as written for the batch (the default, as in the seed), or
-    declared per point (``batched=False``: crk vmaps it, like the raw row)."""
+    """``batched``: the function as written for the batch (the default, as CRIKit's example
+    writes it), or declared per point (``batched=False``: crk vmaps it, like the raw row)."""
     import jax.numpy as jnp
     from crk.cr.jax import JaxPointMap
     pm = JaxPointMap(lambda *a: case.fn(jnp, *a), case.in_shapes, case.out_shape,

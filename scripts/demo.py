@@ -49,6 +49,9 @@ def main():
     parser.add_argument("--snapshots", type=int, default=6)
     args = parser.parse_args()
     comm = MPI.COMM_WORLD
+    # An exception on one rank ends the whole job (with that rank's traceback) instead of
+    # leaving the other ranks waiting in their next collective.
+    crk.parallel.abort_on_uncaught_exception(comm)
     say = print if comm.rank == 0 else (lambda *a, **k: None)
     dt, observe_every = 0.01, 10
 
@@ -79,7 +82,7 @@ def main():
         J = 0.5 * sum(crk.sum((o - d) ** 2.0) for o, d in zip(observed, data)) / n
         rf = crk.ReducedFunctional(J, [crk.Control(k), crk.Control(p)])
     say(f"crk demo on {comm.size} rank(s): {n} points, {args.steps} time steps under "
-        f"{tape.timeline.schedule!r}, law du/dt = -k |u|^(p-2) u")
+        f"{tape.checkpoint_manager.schedule!r}, law du/dt = -k |u|^(p-2) u")
 
     rates = crk.taylor_to_dict(rf, [1.0, 2.5], [0.3, 0.2])
     say("Taylor remainder rates (want 2 and 3): "

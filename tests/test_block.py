@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import crk
-from conftest import split_range
 
 
 class CubicBlock(crk.Block):
@@ -60,10 +59,10 @@ def cubic(x, a):
 
 
 @pytest.mark.mpi
-def test_user_block_taylor_and_parallel_consistency(comm, assert_replicated):
+def test_user_block_taylor_and_parallel_consistency(comm, split, assert_replicated):
     n = 13
     xs = np.linspace(-1.0, 1.0, n)
-    local = split_range(n, comm)
+    local = split(n)
     with crk.Tape():
         x = crk.array(xs[local], comm=comm, distributed=True)
         a = crk.AdjFloat(0.7)

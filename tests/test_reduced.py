@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import crk
-from conftest import split_range
 
 
 def _problem():
@@ -144,7 +143,7 @@ def test_vector_function_actions_and_matrix():
 
 
 def test_seed_style_flattened_directions():
-    """h given as one stacked array for several controls is split across them (the seed)."""
+    """h given as one stacked array for several controls is split across them (CRIKit's usage)."""
     with crk.Tape():
         xs = (crk.array(np.eye(2)), crk.array(np.ones((2, 2))))
         F = crk.ReducedFunction(crk.sum(np.exp(xs[0] @ xs[1])), [crk.Control(x) for x in xs])
@@ -245,10 +244,10 @@ def test_other_functions_controls_stay_at_their_recorded_values():
 
 
 @pytest.mark.mpi
-def test_jac_matrix_of_a_distributed_matrix_control_has_the_global_shape(comm):
+def test_jac_matrix_of_a_distributed_matrix_control_has_the_global_shape(comm, split):
     with crk.Tape():
         rows = np.arange(4 * 3, dtype=float).reshape(4, 3)
-        X = crk.array(rows[split_range(4, comm)], comm=comm, distributed=True)
+        X = crk.array(rows[split(4)], comm=comm, distributed=True)
         rf = crk.ReducedFunction(crk.sum(X * X), crk.Control(X))
         J = rf.jac_matrix()[0][0]
         assert J.shape == (4, 3)

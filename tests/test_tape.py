@@ -19,7 +19,7 @@ def test_import_has_no_side_effects():
 
 
 def test_public_surface():
-    """What the issues name is importable from ``crk`` and listed in ``crk.__all__`` (so
+    """The pyadjoint-style names are importable from ``crk`` and listed in ``crk.__all__`` (so
     ``from crk import *`` ports pyadjoint code)."""
     named = ["Tape", "get_working_tape", "set_working_tape", "stop_annotating", "Block",
              "OverloadedType", "BlockVariable", "AdjFloat", "array", "Control", "ReducedFunction",
@@ -27,6 +27,49 @@ def test_public_surface():
              "taylor_to_dict", "overload_jax"]
     assert [n for n in named if n not in crk.__all__] == []
     assert all(hasattr(crk, n) for n in crk.__all__)
+
+
+def test_observers_are_told_of_every_recorded_block():
+    class Recorder:
+        def __init__(self):
+            self.seen = []
+
+        def block_added(self, block, index):
+            self.seen.append((type(block).__name__, index))
+
+    with crk.Tape() as tape:
+        assert tape.observers == ()                  # nobody listens unless registered
+        x = crk.AdjFloat(2.0)
+        y = x * 3.0                                  # the arithmetic hot path
+        listener = Recorder()
+        tape.add_observer(listener)
+        z = np.sin(y) + y                            # the general path, then the hot path
+        block = crk.Block()
+        block.add_dependency(z)
+        block.add_output(crk.AdjFloat(1.0))
+        tape.add_block(block)                        # a hand-written block
+        tape.remove_observer(listener)
+        _ = z * 2.0
+    assert listener.seen == [("PrimitiveBlock", 1), ("PrimitiveBlock", 2), ("Block", 3)]
+    with pytest.raises(TypeError, match=r"add_observer\(\): expected an object with a method "
+                                        r"block_added\(block, index\), got int"):
+        tape.add_observer(3)
+
+
+def test_communicator_arguments_are_keywords_and_checked():
+    with pytest.raises(TypeError, match=r"crk.array\(\): argument 'comm' must be an mpi4py "
+                                        r"communicator .* got str"):
+        crk.array([1.0], comm="world", distributed=True)
+    with pytest.raises(TypeError, match=r"crk.array\(\): argument 'comm' .* got int"):
+        crk.array([1.0], comm=0)
+    with pytest.raises(TypeError, match=r"crk.Tape\(\): argument 'comm' .* got list"):
+        crk.Tape(comm=[])
+    with pytest.raises(TypeError, match="positional"):
+        crk.array([1.0], None)                       # keyword-only
+    from crk.parallel import collective_section
+    with pytest.raises(TypeError, match=r"collective_section\(\): argument 'comm' .* got "
+                                        r"float"):
+        collective_section(comm=1.0)
 
 
 def test_working_tape_is_context_scoped():
@@ -110,10 +153,10 @@ def test_constants_are_copied_so_later_changes_do_not_leak_in():
 
 def test_unsupported_numpy_function_says_what_to_do():
     x = crk.array([1.0, 2.0])
-    with pytest.raises(TypeError, match="numpy.cumsum is not recorded by crk"):
-        np.cumsum(x)
-    with pytest.raises(TypeError, match="numpy.arcsinh is not recorded"):
-        np.arcsinh(x)
+    with pytest.raises(TypeError, match="numpy.cumprod is not recorded by crk"):
+        np.cumprod(x)
+    with pytest.raises(TypeError, match="numpy.nextafter is not recorded"):
+        np.nextafter(x, 3.0)
     assert np.allclose(x, [1.0, 2.0])        # value-only helpers work
     assert (x > 1.5).tolist() == [False, True]
 
@@ -257,8 +300,10 @@ def test_index_arrays_and_constant_views_are_copied():
         rf = crk.ReducedFunctional(J, crk.Control(x))
         assert float(rf(np.array([1.0, 2.0, 3.0]))) == pytest.approx(6.0 + 6.0)
         a = np.ones(2)
-        crk.ndarray(a)
+        wrapped = crk.ndarray(a)
         a[0] = 5.0                                   # still the caller's (writeable) array
+        assert a.flags.writeable and wrapped.value.tolist() == [1.0, 1.0]
+        assert not wrapped.value.flags.writeable
 
 
 def test_floor_division_and_mod():

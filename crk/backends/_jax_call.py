@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 
 from ..function_block import DifferentiableFunction
-from ._jax_kernels import _jax, float64, pad_points
+from ._jax_kernels import import_jax, float64, pad_points
 
 
 def _fingerprint(value):
@@ -38,7 +38,7 @@ class JaxCall(DifferentiableFunction):
     ``args`` are the flattened dynamic leaves of the call. ``diff_pos``: the leaves that are
     differentiated (the recorded ones). ``point_mask``/``n``/``bucket``: which leaves are
     pointwise, the local number of points and the padded number. ``keep_residuals``: keep the
-    vjp linearisation of the last evaluation for the adjoint (``checkpoint=False``).
+    vjp linearisation of the last evaluation for the adjoint (``remat=False``).
     """
 
     def __init__(self, name, kernels, diff_pos, point_mask, n, bucket, keep_residuals, device,
@@ -64,7 +64,7 @@ class JaxCall(DifferentiableFunction):
     def _put(self, value, pointwise, zeros=False):
         if pointwise and self.bucket != self.n:
             value = pad_points(value, self.bucket, zeros)
-        return _jax().device_put(value, self.device)
+        return import_jax().device_put(value, self.device)
 
     def _inputs(self, args):
         return tuple(self._put(np.asarray(a), pw) for a, pw in zip(args, self.point_mask))
@@ -79,7 +79,7 @@ class JaxCall(DifferentiableFunction):
 
     def _cotangents(self, cotangents):
         """Full output cotangent pytree (zeros for None, float0 for non-floating outputs)."""
-        jax = _jax()
+        jax = import_jax()
         cts, it = [], iter(cotangents)
         pointwise = self.n is not None
         for (shape, dtype), is_float in zip(self.out_avals, self.out_float):
@@ -99,7 +99,7 @@ class JaxCall(DifferentiableFunction):
 
     # -- DifferentiableFunction --------------------------------------------------------------
     def evaluate(self, args):
-        jax = _jax()
+        jax = import_jax()
         with float64():
             if self._empty:
                 return self._evaluate_empty(args)
@@ -118,7 +118,7 @@ class JaxCall(DifferentiableFunction):
 
     def _evaluate_empty(self, args):
         """No local points: shapes from an abstract evaluation, nothing computed or compiled."""
-        jax = _jax()
+        jax = import_jax()
         shapes = tuple(jax.ShapeDtypeStruct(((self.bucket,) + np.shape(a)[1:]) if pw
                                             else np.shape(a), np.asarray(a).dtype)
                        for a, pw in zip(args, self.point_mask))
@@ -130,7 +130,7 @@ class JaxCall(DifferentiableFunction):
         return tuple(z for z, f in zip(zeros, self.out_float) if f)
 
     def _describe_outputs(self, leaves, treedef):
-        jax = _jax()
+        jax = import_jax()
         self.out_treedef = treedef
         dtypes = [np.dtype(v.dtype) if hasattr(v, "dtype") else np.asarray(v).dtype
                   for v in leaves]
@@ -172,7 +172,7 @@ class JaxCall(DifferentiableFunction):
         if self._empty:
             return tuple(np.zeros((0,) + s[1:], d)
                          for (s, d), f in zip(self.out_avals, self.out_float) if f)
-        jax = _jax()
+        jax = import_jax()
         with float64():
             out = self.kernels.jvp(self.diff_pos)(self._inputs(args),
                                                   self._tangents(args, tangents))
@@ -192,8 +192,8 @@ class JaxCall(DifferentiableFunction):
         self._residuals = None
 
     def residual_bytes(self):
-        """Bytes of device memory held for the adjoint (0 after release or with checkpoint)."""
+        """Bytes of device memory held for the adjoint (0 after release or with remat)."""
         if self._residuals is None:
             return 0
         return sum(getattr(leaf, "nbytes", 0)
-                   for leaf in _jax().tree_util.tree_leaves(self._residuals[1]))
+                   for leaf in import_jax().tree_util.tree_leaves(self._residuals[1]))

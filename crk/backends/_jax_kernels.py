@@ -13,10 +13,10 @@ Importing this module does not import JAX.
 """
 import numpy as np
 
-from ._common import import_backend
+from .common import import_backend
 
 
-def _jax():
+def import_jax():
     """The ``jax`` module, imported on first use."""
     return import_backend("jax", "JAX", "jax")
 
@@ -27,14 +27,14 @@ def float64():
     ``jax.enable_x64(True)`` is a scoped setting; JAX's global ``jax_enable_x64`` flag is not
     changed. Not collective.
     """
-    return _jax().enable_x64(True)
+    return import_jax().enable_x64(True)
 
 
 def resolve_device(backend):
     """The JAX device for ``backend``: None (JAX's default), a platform name or a Device."""
     if backend is None:
         return None
-    jax = _jax()
+    jax = import_jax()
     if isinstance(backend, str):
         try:
             return jax.devices(backend)[0]
@@ -85,7 +85,7 @@ def pad_points(a, size, zeros=False):
 
 
 # -- compiled programs -------------------------------------------------------------------------
-def _with_diff(fn, xs, diff_pos):
+def with_differentiated(fn, xs, diff_pos):
     """``fn`` as a function of the leaves at ``diff_pos`` only (the others fixed to ``xs``)."""
     def g(*diff):
         full = list(xs)
@@ -119,7 +119,7 @@ class Kernels:
             def counted(*a):
                 counts[kind] += 1
                 return body(*a)
-            program = _jax().jit(counted) if self.use_jit else counted
+            program = import_jax().jit(counted) if self.use_jit else counted
             self._programs[key] = program
         return program
 
@@ -127,30 +127,30 @@ class Kernels:
         return self._program("forward", None, lambda: self.fn)
 
     def forward_vjp(self, diff_pos):
-        jax, fn = _jax(), self.fn
+        jax, fn = import_jax(), self.fn
         return self._program("forward_vjp", diff_pos, lambda: lambda xs: jax.vjp(
-            _with_diff(fn, xs, diff_pos), *[xs[p] for p in diff_pos]))
+            with_differentiated(fn, xs, diff_pos), *[xs[p] for p in diff_pos]))
 
     def vjp(self, diff_pos):
-        jax, fn = _jax(), self.fn
+        jax, fn = import_jax(), self.fn
         return self._program("vjp", diff_pos, lambda: lambda xs, ct: jax.vjp(
-            _with_diff(fn, xs, diff_pos), *[xs[p] for p in diff_pos])[1](ct))
+            with_differentiated(fn, xs, diff_pos), *[xs[p] for p in diff_pos])[1](ct))
 
     def vjp_from_residuals(self):
         return self._program("vjp_residuals", None, lambda: lambda pullback, ct: pullback(ct))
 
     def jvp(self, diff_pos):
-        jax, fn = _jax(), self.fn
+        jax, fn = import_jax(), self.fn
         return self._program("jvp", diff_pos, lambda: lambda xs, ts: jax.jvp(
-            _with_diff(fn, xs, diff_pos), tuple(xs[p] for p in diff_pos), tuple(ts))[1])
+            with_differentiated(fn, xs, diff_pos), tuple(xs[p] for p in diff_pos), tuple(ts))[1])
 
     def hvp(self, diff_pos):
-        jax, fn = _jax(), self.fn
+        jax, fn = import_jax(), self.fn
 
         def make():
             def second_order(xs, ts, ct):
                 def pulled_back(*diff):
-                    return jax.vjp(_with_diff(fn, xs, diff_pos), *diff)[1](ct)
+                    return jax.vjp(with_differentiated(fn, xs, diff_pos), *diff)[1](ct)
                 return jax.jvp(pulled_back, tuple(xs[p] for p in diff_pos), tuple(ts))[1]
             return second_order
         return self._program("hvp", diff_pos, make)

@@ -43,18 +43,19 @@ import numpy as np
 
 from ..function_block import record_call
 from ..tape import annotating
-from ._common import is_recorded, plain_value
+from .common import is_recorded, plain_value
 from ._jax_call import JaxCall
-from ._jax_kernels import (Kernels, _jax, bucket_size, float64, pad_points, resolve_device,
-                           shared_bucket)
+from ._jax_kernels import (Kernels, bucket_size, float64, import_jax, pad_points, resolve_device,
+                           shared_bucket, with_differentiated)
 
 __all__ = ["JaxCall", "JaxFunction", "Kernels", "bucket_size", "contains_tracer", "float64",
-           "overload_jax", "pad_points", "resolve_device", "shared_bucket"]
+           "import_jax", "overload_jax", "pad_points", "resolve_device", "shared_bucket",
+           "with_differentiated"]
 
 
 def contains_tracer(tree):
     """True when any leaf of ``tree`` is a JAX tracer (we are inside an outer transform)."""
-    jax = _jax()
+    jax = import_jax()
     return any(isinstance(leaf, jax.core.Tracer)
                for leaf in jax.tree_util.tree_leaves(tree, is_leaf=is_recorded))
 
@@ -87,7 +88,7 @@ class JaxFunction:
     recorded call (for inspection).
     """
 
-    def __init__(self, func, argnums=None, static_argnums=None, checkpoint=False, jit=True,
+    def __init__(self, func, argnums=None, static_argnums=None, remat=True, jit=True,
                  pointwise=False, backend=None):
         if not callable(func):
             raise TypeError(f"overload_jax(): expected a function, got {type(func).__name__}")
@@ -105,7 +106,7 @@ class JaxFunction:
         if not isinstance(pointwise, (bool, np.bool_)):
             pointwise = tuple(bool(p) for p in pointwise)
         self.pointwise = pointwise
-        self.checkpoint = bool(checkpoint)
+        self.remat = bool(remat)
         self.jit = bool(jit)
         self.backend = backend
         self.trace_counts = collections.Counter()
@@ -118,7 +119,7 @@ class JaxFunction:
 
     # -- nested use inside an outer JAX transform -------------------------------------------
     def _call_nested(self, args, kwargs):
-        jax = _jax()
+        jax = import_jax()
         recorded = [v for v in jax.tree_util.tree_leaves((args, kwargs), is_leaf=is_recorded)
                     if is_recorded(v)]
         if recorded and annotating():
@@ -138,9 +139,11 @@ class JaxFunction:
         then the ranks of their communicator agree on the padded point count (a small
         allreduce), so every rank must make the call.
         """
-        jax = _jax()
+        jax = import_jax()
         if contains_tracer((args, kwargs)):
             return self._call_nested(args, kwargs)
+        from ..distributed.align import align_arguments
+        args = align_arguments(args, self.name)     # distributed: the same points on every rank
         static_pos = self._check_static(args, kwargs)
         dynamic_pos = [i for i in range(len(args)) if i not in static_pos]
         leaves, treedef = jax.tree_util.tree_flatten(tuple(args[i] for i in dynamic_pos),
@@ -157,7 +160,7 @@ class JaxFunction:
         if self._device is None and self.backend is not None:
             self._device = resolve_device(self.backend)
         call = JaxCall(self.name, kernels, diff_pos, point_mask, n, bucket,
-                       keep_residuals=record and not self.checkpoint and bool(diff_pos),
+                       keep_residuals=record and not self.remat and bool(diff_pos),
                        device=self._device)
         outs = record_call(call, leaves, distributed_outputs=distributed)
         if record and diff_pos:
@@ -251,7 +254,7 @@ class JaxFunction:
         key = (n_args, static_pos, static_vals, tuple(sorted(kwargs.items())), treedef)
         kernels = self._kernels.get(key)
         if kernels is None:
-            jax, func = _jax(), self.func
+            jax, func = import_jax(), self.func
 
             def fn(leaves):
                 dynamic = iter(jax.tree_util.tree_unflatten(treedef, leaves))
@@ -262,7 +265,7 @@ class JaxFunction:
         return kernels
 
 
-def overload_jax(func=None, argnums=None, static_argnums=None, checkpoint=False, jit=True,
+def overload_jax(func=None, argnums=None, static_argnums=None, remat=True, jit=True,
                  pointwise=False, backend=None):
     """Record calls of the JAX function ``func`` on the crk tape, one block per call.
 
@@ -276,11 +279,14 @@ def overload_jax(func=None, argnums=None, static_argnums=None, checkpoint=False,
         silently lost): pass ``x.value`` to use it as a constant.
     ``static_argnums``: positions of compile-time constants (hashable; ints, strings, tuples),
         as for ``jax.jit``. Keyword arguments are static too.
-    ``checkpoint``: False (default) keeps the vjp linearisation of the forward pass (JAX
-        residuals, often larger than inputs and outputs) in the block and reuses it in the
-        adjoint while the inputs are unchanged; replays at new inputs recompute it;
-        ``Block.release()`` drops it. True keeps nothing but the inputs and outputs the tape
-        holds anyway, and recomputes the linearisation in the adjoint.
+    ``remat``: rematerialise (JAX's name, as in ``jax.remat``) the vjp linearisation in the
+        adjoint. True (the default, as for point maps) keeps nothing between forward and
+        adjoint but the inputs and outputs the tape holds anyway, so a tape's memory is that of
+        its values whatever the function computes inside, and checkpointed loops bound it;
+        the adjoint costs one more forward evaluation. False keeps the linearisation (JAX
+        residuals, often much larger than inputs and outputs) in the block and reuses it in
+        the adjoint while the inputs are unchanged; replays at new inputs recompute it;
+        ``Block.release()`` drops it.
     ``jit``: compile forward and derivative programs (once per shape/dtype/static values);
         False runs them op by op.
     ``pointwise``: True (every non-static argument) or a tuple of bools (one per positional
@@ -295,7 +301,7 @@ def overload_jax(func=None, argnums=None, static_argnums=None, checkpoint=False,
     Everything runs in float64 (scoped, see the module docstring). Called inside an outer JAX
     transform, the function records nothing and behaves like ``func``.
     """
-    options = dict(argnums=argnums, static_argnums=static_argnums, checkpoint=checkpoint,
+    options = dict(argnums=argnums, static_argnums=static_argnums, remat=remat,
                    jit=jit, pointwise=pointwise, backend=backend)
     if func is None:
         return functools.partial(overload_jax, **options)

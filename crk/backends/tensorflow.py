@@ -42,24 +42,8 @@ import functools
 import numpy as np
 
 from ..function_block import DifferentiableFunction, record_call
-from ._common import import_backend, plain_value
-
-
-def _tf():
-    """The ``tensorflow`` module, imported on first use."""
-    return import_backend("tensorflow", "TensorFlow", "tensorflow")
-
-
-def _f64(value):
-    """A TensorFlow result as a float64 numpy array (None stays None)."""
-    if value is None:
-        return None
-    return np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64)
-
-
-def _is_tf_value(value):
-    tf = _tf()
-    return isinstance(value, (tf.Tensor, tf.Variable))
+from .common import import_tensorflow as _tf
+from .common import is_tensorflow_value, plain_value, to_float64
 
 
 class TFFunction(DifferentiableFunction):
@@ -172,7 +156,7 @@ class TFFunction(DifferentiableFunction):
         def forward(*xs):
             return self.call_flat(list(xs))
         outs = self.compiled(("eval",), forward, xs)
-        return tuple(_f64(o) if o.dtype.is_floating else o.numpy() for o in outs)
+        return tuple(to_float64(o) if o.dtype.is_floating else o.numpy() for o in outs)
 
     def vjp(self, args, cotangents, argnums):
         tf = _tf()
@@ -190,7 +174,7 @@ class TFFunction(DifferentiableFunction):
                 return [tf.zeros_like(xs[a], dtype=tf.float64) for a in diff]
             return [tf.cast(gi, tf.float64) for gi in g]
         results = dict(zip(diff, self.compiled(("vjp", diff, mask), backward, xs + cots)))
-        return tuple(_f64(results.get(a)) for a in argnums)
+        return tuple(to_float64(results.get(a)) for a in argnums)
 
     def _tangent_inputs(self, xs, tangents):
         tf = _tf()
@@ -213,7 +197,7 @@ class TFFunction(DifferentiableFunction):
             return [tf.cast(acc.jvp(o, unconnected_gradients=tf.UnconnectedGradients.ZERO),
                             tf.float64) if o.dtype.is_floating else tf.zeros_like(o, tf.float64)
                     for o in outs]
-        return tuple(_f64(o) for o in self.compiled(("jvp", which), forward, xs + tans))
+        return tuple(to_float64(o) for o in self.compiled(("jvp", which), forward, xs + tans))
 
     def hvp(self, args, tangents, cotangents, argnums):
         tf = _tf()
@@ -237,7 +221,7 @@ class TFFunction(DifferentiableFunction):
                             tf.float64) for gi in g]
         results = dict(zip(diff, self.compiled(("hvp", diff, which, mask), second,
                                                xs + tans + cots)))
-        return tuple(_f64(results.get(a)) for a in argnums)
+        return tuple(to_float64(results.get(a)) for a in argnums)
 
 
 # -- Keras models ------------------------------------------------------------------------------
@@ -333,7 +317,7 @@ class OverloadedTF:
         """Evaluate on crk values (recorded) or plain values. ``weights`` (Keras models only):
         one value per trainable variable, e.g. :func:`model_params`; default: the model's
         current weights, recorded as constants."""
-        if any(_is_tf_value(a) for a in args):
+        if any(is_tensorflow_value(a) for a in args):
             if weights is not None:
                 raise TypeError(f"{self.name}: 'weights' cannot be combined with TensorFlow "
                                 f"tensor inputs (a nested call inside TensorFlow code)")

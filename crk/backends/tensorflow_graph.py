@@ -34,8 +34,8 @@ import weakref
 import numpy as np
 
 from ..function_block import DifferentiableFunction, record_call
-from ._common import plain_value
-from .tensorflow import _f64, _tf
+from .common import import_tensorflow as _tf
+from .common import plain_value, to_float64
 
 _derivatives = weakref.WeakKeyDictionary()   # graph -> {(outputs, feeds): _GraphDerivatives}
 
@@ -228,7 +228,7 @@ class GraphFunction(DifferentiableFunction):
     def _run(self, fetches, feed):
         wanted = [f for f in fetches if f is not None]
         values = iter(self.session.run(wanted, feed_dict=feed) if wanted else [])
-        return tuple(None if f is None else _f64(next(values)) for f in fetches)
+        return tuple(None if f is None else to_float64(next(values)) for f in fetches)
 
     def evaluate(self, args):
         return self._run(self.derivatives.outputs, self._feed(args))

@@ -1,13 +1,16 @@
 """The checkpoint executor: runs a reduced function's sweeps under a schedule.
 
-The schedule (a pure sequence of actions) says when to store a step state, when to restore one
-and when to run the adjoint of a step; this executor carries the actions out and owns storage,
-freeing and tangents, dispatching on the action type. Its guarantees:
+The schedule (a pure sequence of actions) says when to store a step's forward state or its
+adjoint dependencies, when to restore one and when to run the adjoint of a step; this executor
+carries the actions out, one handler per action type (``functools.singledispatchmethod``), and
+changes the tape's :class:`~crk.checkpointing.state.CheckpointState` through its methods. Its
+guarantees:
 
 * every value a block reads is either kept since the loop's start (values made before or after
   the loop, constants), restored from a snapshot, or recomputed in this forward run;
 * a forward run drops each loop value right after its last use, so the values held are the
-  snapshots plus the current step's working set;
+  snapshots plus the current step's working set (plus adjoint dependencies the schedule keeps
+  in working memory);
 * gradients, tangents and Hessian actions equal store-all ones: replays recompute every block
   upstream of the outputs (also those that do not depend on the controls, since their values
   were dropped too);
@@ -15,33 +18,33 @@ freeing and tangents, dispatching on the action type. Its guarantees:
   derivative(), a tangent sweep) starts a new cycle with a fresh schedule.
 """
 import functools
-import warnings
 
+from checkpoint_schedules import Copy, EndForward, EndReverse, Forward, Move, Reverse
+
+from ..lifetime import stored_form
 from ..sweeps import Executor
-from .timeline import Cycle, storage_kind
-
-with warnings.catch_warnings():
-    # checkpoint_schedules warns at import that numba (used only by a schedule crk does not
-    # use) is missing.
-    warnings.simplefilter("ignore")
-    from checkpoint_schedules import Copy, Forward, Move, Reverse
+from .storage import ADJ_DEPS, storage_kind
 
 
 class CheckpointExecutor(Executor):
-    """Executor for a :class:`~crk.sweeps.Plan` on a tape whose time loop is checkpointed."""
+    """Executor for a :class:`~crk.sweeps.Plan` on a tape whose time loop is checkpointed.
 
-    def __init__(self, timeline, plan):
+    ``manager``: the tape's :class:`~crk.checkpointing.manager.CheckpointManager`.
+    """
+
+    def __init__(self, manager, plan):
         super().__init__(plan)
-        self.timeline = timeline
-        self._analyse(timeline, plan)
+        self.schedule = manager.schedule
+        self.state = manager.state
+        self._analyse(manager.tape.get_blocks(), manager.timeline, plan)
 
     # -- static analysis of the plan over the loop's steps ------------------------------------
-    def _analyse(self, timeline, plan):
-        tape_blocks = timeline.tape.get_blocks()
+    def _analyse(self, tape_blocks, timeline, plan):
         n = timeline.n_steps
         lo, hi = timeline.loop_start, timeline.loop_end
         starts = timeline.step_starts + [hi]
         self.n_steps = n
+        self.loop_end = hi
         self.pre = [(k, b) for k, (i, b) in enumerate(zip(plan.indices, plan.blocks)) if i < lo]
         self.post = [(k, b) for k, (i, b) in enumerate(zip(plan.indices, plan.blocks))
                      if i >= hi]
@@ -66,10 +69,9 @@ class CheckpointExecutor(Executor):
         self.forward = forward
         # Blocks whose adjoint runs in each step, with their dependency masks.
         adjoint = [[] for _ in range(n)]
-        step_of_index = timeline.step_index
         for k, (i, b) in enumerate(zip(plan.indices, plan.blocks)):
             if lo <= i < hi:
-                adjoint[step_of_index(i)].append((b, plan.dep_masks.get(k)))
+                adjoint[timeline.step_index(i)].append((b, plan.dep_masks.get(k)))
         self.adjoint_blocks = adjoint
         # Liveness of loop-produced values under this plan.
         produced = {}
@@ -83,20 +85,18 @@ class CheckpointExecutor(Executor):
                     produced[o] = k
                     last_step_use.setdefault(o, k)
         keep = set(plan.output_bvs)
-        for _, b in self.post:
-            keep.update(b._dependencies)
         for i in range(hi, len(tape_blocks)):
             keep.update(tape_blocks[i]._dependencies)
         self.produced = produced
         self.frees_after = [[] for _ in range(n)]
-        self.boundary = [[] for _ in range(n)]
+        self.boundary = [[] for _ in range(n)]      # values a forward run from step k reads
         for bv, p in produced.items():
             last = last_step_use[bv]
             if bv not in keep:
                 self.frees_after[last].append(bv)
             for k in range(p + 1, last + 1):
                 self.boundary[k].append(bv)
-        self.adj_deps = [set() for _ in range(n)]
+        self.adj_deps = [set() for _ in range(n)]   # values the adjoint of step k reads
         for k, blocks in enumerate(forward):
             for b in blocks:
                 self.adj_deps[k].update(d for d in b._dependencies if d in produced)
@@ -104,7 +104,7 @@ class CheckpointExecutor(Executor):
 
     # -- Executor interface ---------------------------------------------------------------------
     def needs_evaluation(self):
-        cycle = self.timeline.cycle
+        cycle = self.state.cycle
         return (cycle is None or not cycle.forward_done or cycle.reversed or cycle.tangents
                 or (cycle.owner is not None and cycle.owner is not self))
 
@@ -131,7 +131,7 @@ class CheckpointExecutor(Executor):
 
     # -- forward --------------------------------------------------------------------------------
     def _release(self, variables):
-        self.timeline.release([bv for bv in variables if bv not in self.protected])
+        self.state.release(bv for bv in variables if bv not in self.protected)
 
     def _release_blocks(self, steps):
         """Let the blocks of ``steps`` drop what they cache between forward and adjoint."""
@@ -140,70 +140,66 @@ class CheckpointExecutor(Executor):
                 block.release()
 
     def _drop_cycle(self):
-        tl = self.timeline
-        tl.storage.clear()
-        self._release(list(tl.live))
-        tl.retained.clear()
-        tl.cycle = None
+        self.state.end_cycle(self.protected)
         self._release_blocks(range(self.n_steps))
 
     def _forward(self, tangents, store):
-        tl = self.timeline
         self._drop_cycle()
-        cycle = Cycle(tl.schedule.create(), owner=self, tangents=tangents)
-        tl.cycle = cycle if store else None
+        cycle = None
+        if store:
+            cycle = self.state.begin_cycle(self.schedule.create(), owner=self, tangents=tangents)
         recomputed = [b for _, b in self.pre] + [b for bs in self.forward for b in bs] + \
             [b for _, b in self.post]
         # Values dropped before or after the loop: producers before the loop run first, those
         # after it once the loop has run (they may read loop values).
         extra = self.plan.missing_inputs(recomputed)
-        loop_end = tl.loop_end
         for i, block in extra:
-            if i < loop_end:
+            if i < self.loop_end:
                 block.recompute()
         for _, block in self.pre:
             self._run_block(block, tangents)
         if store:
-            for action in cycle.actions:
-                if type(action).__name__ == "EndForward":
-                    break
-                self._act(action, cycle)
-                if cycle.schedule.max_n is None and action.n1 >= self.n_steps:
-                    cycle.schedule.finalize(self.n_steps)    # online: the loop ends here
+            while not cycle.forward_done:
+                self._act(cycle.next_action(), cycle)
         else:
             for k in range(self.n_steps):
-                self._run_step(k, tangents, keep_adj_deps=False)
+                self._run_step(k, tangents)
         for i, block in extra:
-            if i >= loop_end:
+            if i >= self.loop_end:
                 block.recompute()
         for _, block in self.post:
             self._run_block(block, tangents)
-        if store:
-            cycle.forward_done = True
 
     def _run_block(self, block, tangents):
         block.recompute()
         if tangents:
             block.evaluate_tlm()
 
-    def _run_step(self, k, tangents, keep_adj_deps):
-        tl = self.timeline
+    def _run_step(self, k, tangents, adj_deps_to=None, keep_adj_deps=False):
+        """Run step ``k`` forward. Its adjoint dependencies stay in working memory with
+        ``keep_adj_deps``, or are written to the snapshot of step k in storage ``adj_deps_to``
+        (RAM or DISK); otherwise the step's values are dropped after their last use."""
+        state = self.state
         for block in self.forward[k]:
             block.recompute()
             if tangents:
                 block.evaluate_tlm()
-            tl.live.update(block._outputs)
+            state.mark_live(block._outputs)
+        if adj_deps_to is not None:
+            state.storage.write(
+                k, adj_deps_to,
+                {bv: (stored_form(bv.checkpoint, bv.keep), bv.tlm_value if tangents else None)
+                 for bv in self.adj_deps[k]}, kind=ADJ_DEPS)
         if keep_adj_deps:
-            tl.retained.update(self.adj_deps[k])
+            state.retain(self.adj_deps[k])
         else:
             self._release_blocks((k,))
-        self._release([bv for bv in self.frees_after[k] if bv not in tl.retained])
-        tl.forward_steps += 1
+        self._release(state.releasable(self.frees_after[k]))
+        state.step_run()
 
     # -- reverse --------------------------------------------------------------------------------
     def _reverse(self, hessian):
-        tl = self.timeline
-        cycle = tl.cycle
+        cycle = self.state.cycle
         if cycle is None or not cycle.forward_done or cycle.reversed:
             raise RuntimeError("crk checkpointing: internal error: no forward run to reverse")
         if hessian and not cycle.tangents:
@@ -212,31 +208,57 @@ class CheckpointExecutor(Executor):
         for k, block in reversed(self.post):
             self._reverse_block(block, self.plan.dep_masks.get(k), hessian)
         self._hessian = hessian
-        for action in cycle.actions:
-            if type(action).__name__ == "EndReverse":
-                break
-            self._act(action, cycle)
+        while not cycle.reversed:
+            self._act(cycle.next_action(), cycle)
         for k, block in reversed(self.pre):
             self._reverse_block(block, self.plan.dep_masks.get(k), hessian)
-        cycle.reversed = True
         self._drop_cycle()
 
-    # -- actions (dispatched on type) -----------------------------------------------------------
+    # -- actions: one handler per action type ---------------------------------------------------
     @functools.singledispatchmethod
     def _act(self, action, cycle):
         raise TypeError(f"crk checkpointing: unexpected schedule action {action!r}")
 
-    @_act.register(Forward)
-    def _forward_action(self, action, cycle):
-        tl = self.timeline
+    @_act.register
+    def _(self, action: Forward, cycle):
         if action.write_ics:
             where = storage_kind(action.storage)
-            tl.storage.write(action.n0, where, self._snapshot(action.n0, cycle.tangents))
-        if action.write_adj_deps and storage_kind(action.storage) is not None:
-            raise NotImplementedError("crk checkpointing: schedules that store adjoint "
-                                      "dependencies outside working memory are not supported")
+            self.state.storage.write(action.n0, where, self._snapshot(action.n0, cycle.tangents))
+        where = storage_kind(action.storage) if action.write_adj_deps else None
         for k in range(action.n0, min(action.n1, self.n_steps)):
-            self._run_step(k, cycle.tangents, keep_adj_deps=action.write_adj_deps)
+            self._run_step(k, cycle.tangents, adj_deps_to=where,
+                           keep_adj_deps=action.write_adj_deps and where is None)
+        if cycle.schedule.max_n is None and action.n1 >= self.n_steps:
+            cycle.schedule.finalize(self.n_steps)    # online: the loop ends here
+
+    @_act.register
+    def _(self, action: EndForward, cycle):
+        cycle.forward_done = True
+
+    @_act.register
+    def _(self, action: Reverse, cycle):
+        hessian = self._hessian
+        state = self.state
+        for k in range(min(action.n1, self.n_steps) - 1, action.n0 - 1, -1):
+            for block, mask in reversed(self.adjoint_blocks[k]):
+                self._reverse_block(block, mask, hessian)
+            if action.clear_adj_deps:
+                deps = self.adj_deps[k]
+                state.unretain(deps)
+                self._release([bv for bv in deps if bv in self.produced])
+                self._release_blocks((k,))
+
+    @_act.register
+    def _(self, action: EndReverse, cycle):
+        cycle.reversed = True
+
+    @_act.register
+    def _(self, action: Copy, cycle):
+        self._restore(action.n, action.from_storage, action.to_storage, cycle, delete=False)
+
+    @_act.register
+    def _(self, action: Move, cycle):
+        self._restore(action.n, action.from_storage, action.to_storage, cycle, delete=True)
 
     def _snapshot(self, n0, tangents):
         entries = {}
@@ -247,42 +269,31 @@ class CheckpointExecutor(Executor):
             entries[bv] = (bv.checkpoint, bv.tlm_value if tangents else None)
         return entries
 
-    @_act.register(Reverse)
-    def _reverse_action(self, action, cycle):
-        tl = self.timeline
-        hessian = self._hessian
-        for k in range(min(action.n1, self.n_steps) - 1, action.n0 - 1, -1):
-            for block, mask in reversed(self.adjoint_blocks[k]):
-                self._reverse_block(block, mask, hessian)
-            if action.clear_adj_deps:
-                deps = self.adj_deps[k]
-                tl.retained.difference_update(deps)
-                self._release([bv for bv in deps if bv in self.produced])
-                self._release_blocks((k,))
-
-    @_act.register(Copy)
-    @_act.register(Move)
-    def _restore_action(self, action, cycle):
-        tl = self.timeline
-        source, target = storage_kind(action.from_storage), storage_kind(action.to_storage)
-        move = type(action).__name__ == "Move"
+    def _restore(self, n, from_storage, to_storage, cycle, delete):
+        """Copy (or move) the snapshot of step ``n`` between storages or into working memory."""
+        state = self.state
+        storage = state.storage
+        source, target = storage_kind(from_storage), storage_kind(to_storage)
         if target is not None:          # between memory and disk
-            entries = tl.storage.read(action.n, source)
-            tl.storage.write(action.n, target, entries)
-            if move:
-                tl.storage.delete(action.n, source)
+            storage.write(n, target, storage.read(n, source), kind=storage.kind(n, source))
+            if delete:
+                storage.delete(n, source)
             return
-        if getattr(action.to_storage, "name", None) == "NONE":
-            tl.storage.delete(action.n, source)
+        if getattr(to_storage, "name", None) == "NONE":
+            storage.delete(n, source)
             return
         # To working memory: drop stale values, then set the snapshot's.
-        self._release([bv for bv in tl.live if bv not in tl.retained])
-        entries = tl.storage.read(action.n, source) if tl.storage.has(action.n, source) else {}
+        self._release(state.unretained_live())
+        if storage.has(n, source):
+            entries, kind = storage.read(n, source), storage.kind(n, source)
+        else:
+            entries, kind = {}, None
         for bv, (value, tangent) in entries.items():
             bv.checkpoint = value
             if cycle.tangents:
                 bv.tlm_value = tangent
-            tl.live.add(bv)
-        if move:
-            tl.storage.delete(action.n, source)
-
+        state.mark_live(entries)
+        if kind == ADJ_DEPS:            # read by the adjoint of step n, next
+            state.retain(entries)
+        if delete:
+            storage.delete(n, source)

@@ -1,10 +1,12 @@
-"""Snapshot storage for the checkpoint executor: step states in memory or in per-rank files.
+"""Snapshot storage for the checkpoint executor: step data in memory or in per-rank files.
 
-A snapshot maps BlockVariables to their values (and tangents, during second-order sweeps).
-Memory snapshots hold references (recorded values are immutable, so nothing is copied). Disk
-snapshots are one ``.npy`` file per value under a private per-rank directory, removed when the
-storage is closed (tape cleared), garbage-collected, or at interpreter exit — also after an
-exception.
+A snapshot maps BlockVariables to their values (and tangents, during second-order sweeps) and
+has a kind: :data:`FORWARD_STATE` (what a forward run from step n needs, "ics" in
+checkpoint_schedules) or :data:`ADJ_DEPS` (what the adjoint of step n reads). Memory snapshots
+hold references (recorded values are immutable, so nothing is copied). Disk snapshots are one
+``.npy`` file per value under a private per-rank directory, removed when the storage is closed
+(tape cleared), garbage-collected, or at interpreter exit — also after an exception. Shape stubs
+(:mod:`crk.lifetime`) are stored as their shape and dtype.
 """
 import os
 import pickle
@@ -14,7 +16,16 @@ import weakref
 
 import numpy as np
 
+from ..lifetime import is_stub, stub_like
+
 RAM, DISK = "ram", "disk"
+FORWARD_STATE, ADJ_DEPS = "forward state", "adjoint dependencies"
+
+
+def storage_kind(storage_type):
+    """checkpoint_schedules StorageType -> RAM / DISK / None (working memory or none)."""
+    name = getattr(storage_type, "name", None)
+    return {"RAM": RAM, "DISK": DISK}.get(name)
 
 
 def check_directory(directory):
@@ -37,6 +48,7 @@ class SnapshotStorage:
         self.rank = rank
         self._ram = {}
         self._disk = {}           # step -> directory
+        self._kinds = {}          # (step, where) -> FORWARD_STATE or ADJ_DEPS
         self._root = None
         self._ids = {}            # BlockVariable -> file id
         self._by_id = {}
@@ -44,11 +56,12 @@ class SnapshotStorage:
         self.max_held = 0         # most snapshots held at once (tests check it against the plan)
 
     # -- common -------------------------------------------------------------------------------
-    def write(self, n, where, entries):
+    def write(self, n, where, entries, kind=FORWARD_STATE):
         """Store ``entries`` ({bv: (value, tangent)}) as the snapshot of step n."""
         self.delete(n, where)
         for bv, (value, tangent) in entries.items():
             self.add(n, where, bv, value, tangent)
+        self._kinds[(n, where)] = kind
         if where == RAM:
             self._ram.setdefault(n, {})
         elif n not in self._disk:
@@ -60,7 +73,8 @@ class SnapshotStorage:
         self.max_held = max(self.max_held, len(self._ram) + len(self._disk))
 
     def add(self, n, where, bv, value, tangent=None):
-        """Add one value to the snapshot of step n (created if absent)."""
+        """Add one value to the snapshot of step n (created as a forward state if absent)."""
+        self._kinds.setdefault((n, where), FORWARD_STATE)
         if where == RAM:
             self._ram.setdefault(n, {}).setdefault(bv, (value, tangent))
             self._count()
@@ -79,6 +93,10 @@ class SnapshotStorage:
     def has(self, n, where):
         return n in (self._ram if where == RAM else self._disk)
 
+    def kind(self, n, where):
+        """FORWARD_STATE or ADJ_DEPS: what the snapshot of step n holds."""
+        return self._kinds[(n, where)]
+
     def read(self, n, where):
         """The snapshot of step n as {bv: (value, tangent)}."""
         if where == RAM:
@@ -94,6 +112,7 @@ class SnapshotStorage:
         return out
 
     def delete(self, n, where):
+        self._kinds.pop((n, where), None)
         if where == RAM:
             self._ram.pop(n, None)
         elif n in self._disk:
@@ -113,16 +132,6 @@ class SnapshotStorage:
         if self._finalizer is not None:
             self._finalizer()
 
-    def nbytes_in_ram(self):
-        """Bytes of distinct arrays referenced by memory snapshots (for tests and benchmarks)."""
-        seen = {}
-        for snap in self._ram.values():
-            for value, tangent in snap.values():
-                for v in (value, tangent):
-                    if isinstance(v, np.ndarray):
-                        seen[id(v)] = v.nbytes
-        return sum(seen.values())
-
     # -- disk helpers ---------------------------------------------------------------------------
     def _step_dir(self, n):
         if self._root is None:
@@ -140,13 +149,12 @@ class SnapshotStorage:
             self._by_id[ident] = bv
         return ident
 
-    @property
-    def root(self):
-        return self._root
-
 
 def _save(stem, value):
-    if isinstance(value, float):
+    if is_stub(value):
+        with open(stem + ".s.pkl", "wb") as f:
+            pickle.dump((value.shape, value.dtype.str), f)
+    elif isinstance(value, float):
         np.save(stem + ".f.npy", np.array(value))
     elif isinstance(value, np.ndarray) and value.dtype != object:
         np.save(stem + ".a.npy", value, allow_pickle=False)
@@ -163,4 +171,8 @@ def _load(path):
         value.flags.writeable = False
         return value
     with open(path, "rb") as f:
-        return pickle.load(f)
+        value = pickle.load(f)
+    if path.endswith(".s.pkl"):
+        shape, dtype = value
+        return stub_like(np.broadcast_to(np.zeros((), dtype), shape))
+    return value

@@ -99,6 +99,8 @@ class AutogradPointMap(PointMap):
         Inside an enclosing autograd trace (arguments are autograd boxes) the function is
         called directly, so point maps compose with autograd.
         """
+        from ..distributed.align import align_arguments
+        args = align_arguments(args, self.name)     # distributed: the same points on every rank
         self.check_args(args)
         if any(_isbox(a) for a in args):
             return self.func(*args)

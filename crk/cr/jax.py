@@ -23,9 +23,8 @@ import inspect
 
 import numpy as np
 
-from ..backends.jax import (JaxCall, Kernels, _jax, bucket_size, contains_tracer, float64,
-                            pad_points, resolve_device, shared_bucket)
-from ..backends._jax_kernels import _with_diff
+from ..backends.jax import (JaxCall, Kernels, bucket_size, contains_tracer, float64, import_jax,
+                            pad_points, resolve_device, shared_bucket, with_differentiated)
 from ..function_block import record_call
 from ..overloaded_type import OverloadedType
 from ..tape import annotating
@@ -77,14 +76,15 @@ class JaxPointMap(PointMap):
     ``jax.vmap``. ``in_shapes``/``out_shapes``: as for :class:`~crk.cr.point_map.PointMap`
     (``(-1, *s)`` pointwise, a plain shape for a parameter); at least one argument and every
     output must be pointwise; ``pointwise`` overrides the argument kinds as in
-    :func:`crk.cr.shapes.apply_pointwise`. ``checkpoint``: True (default) keeps no
-    linearisation between the forward pass and the adjoint (recomputed there); False keeps
-    JAX's vjp residuals, which cost memory proportional to the points times the intermediates.
+    :func:`crk.cr.shapes.apply_pointwise`. ``remat``: True (default, as for
+    :func:`crk.overload_jax`) keeps no linearisation between the forward pass and the adjoint
+    (rematerialised there); False keeps JAX's vjp residuals, which cost memory proportional to
+    the points times the intermediates.
     ``jit``: compile (and pad to buckets). ``backend``: a JAX platform name or device.
     """
 
     def __init__(self, fn, in_shapes, out_shapes, pointwise=None, name=None, arg_names=None,
-                 batched=True, jit=True, checkpoint=True, backend=None):
+                 batched=True, jit=True, remat=True, backend=None):
         if not callable(fn):
             raise TypeError(f"JaxPointMap: expected a function, got {type(fn).__name__}")
         name = name or getattr(fn, "__name__", "jax point map")
@@ -101,7 +101,7 @@ class JaxPointMap(PointMap):
         self.fn = fn
         self.batched = bool(batched)
         self.jit = bool(jit)
-        self.checkpoint = bool(checkpoint)
+        self.remat = bool(remat)
         self.backend = backend
         self.trace_counts = collections.Counter()
         self.kernels = Kernels(self._batched_fn, self.jit, self.trace_counts)
@@ -115,14 +115,14 @@ class JaxPointMap(PointMap):
         if self.batched:
             return self._as_tuple(self.fn(*args))
         in_axes = tuple(0 if pw else None for pw in self.pointwise)
-        return self._as_tuple(_jax().vmap(self.fn, in_axes=in_axes)(*args))
+        return self._as_tuple(import_jax().vmap(self.fn, in_axes=in_axes)(*args))
 
     # -- calls on plain values ---------------------------------------------------------------
     def _bucket(self, n):
         return bucket_size(n) if self.jit else n
 
     def _call(self, args, diff_pos, bucket=None, keep_residuals=False):
-        jax = _jax()
+        jax = import_jax()
         n = self._points(args)
         bucket = self._bucket(n) if bucket is None else bucket
         if self._device is None and self.backend is not None:
@@ -164,6 +164,8 @@ class JaxPointMap(PointMap):
         if contains_tracer(args):
             out = self._batched_fn(args)
             return out[0] if self.single_output else out
+        from ..distributed.align import align_arguments
+        args = align_arguments(args, self.name)     # distributed: the same points on every rank
         n = self.check_args(args)
         args = tuple(a if isinstance(a, OverloadedType) else plain_float64(a) for a in args)
         distributed = [a for a, pw in zip(args, self.pointwise)
@@ -171,7 +173,7 @@ class JaxPointMap(PointMap):
         bucket = shared_bucket(n, distributed[0]._ad_comm) if distributed and self.jit \
             else self._bucket(n)
         diff_pos = tuple(i for i, a in enumerate(args) if isinstance(a, OverloadedType))
-        keep = not self.checkpoint and annotating() and bool(diff_pos)
+        keep = not self.remat and annotating() and bool(diff_pos)
         call = self._call([plain_float64(a) for a in args], diff_pos, bucket, keep)
         outs = record_call(call, args, distributed_outputs=bool(distributed))
         return outs[0] if self.single_output else outs
@@ -194,7 +196,7 @@ class JaxPointMap(PointMap):
         plan = self._jacobian_plan(args, argnums, mode)
         args = tuple(plain_float64(a) for a in args)
         reverse = plan.reverse
-        jax = _jax()
+        jax = import_jax()
         program = self.kernels._program("jacobians", (plan.argnums, reverse),
                                         lambda: self._jacobian_program(plan, reverse))
         if self._device is None and self.backend is not None:
@@ -215,7 +217,7 @@ class JaxPointMap(PointMap):
     def _jacobian_program(self, plan, reverse):
         """The traced body of :meth:`jacobians` on padded arrays ``xs``: blocks[o][k] of shape
         (points, out_sizes[o], in_sizes[k])."""
-        jax = _jax()
+        jax = import_jax()
         jnp = jax.numpy
         argnums, in_sizes, out_sizes = plan.argnums, plan.in_sizes, plan.out_sizes
         backward = plan.pointwise if reverse else ()
@@ -233,13 +235,13 @@ class JaxPointMap(PointMap):
                 basis = jnp.broadcast_to(eye.reshape((in_sizes[k], 1) + shape),
                                          (in_sizes[k], c) + shape) if self.pointwise[a] \
                     else eye.reshape((in_sizes[k],) + shape)
-                f = _with_diff(self._batched_fn, xs, (a,))
+                f = with_differentiated(self._batched_fn, xs, (a,))
                 columns = jax.vmap(lambda t: jax.jvp(f, (xs[a],), (t,))[1])(basis)
                 for o, col in enumerate(columns):     # (in, c, *out) -> (c, out, in)
                     blocks[o, k] = jnp.moveaxis(col.reshape(in_sizes[k], c, out_sizes[o]), 0, -1)
             if backward:
                 positions = tuple(argnums[k] for k in backward)
-                _, pullback = jax.vjp(_with_diff(self._batched_fn, xs, positions),
+                _, pullback = jax.vjp(with_differentiated(self._batched_fn, xs, positions),
                                       *(xs[a] for a in positions))
                 eye = jnp.eye(int(offsets[-1]), dtype=jnp.float64)
                 # cotangent i (over all outputs' components): e_i at every point
@@ -264,7 +266,7 @@ def point_map(in_shapes, out_shape, bare=False, pointwise=None, name=None, **opt
     shape (n, 2); ``pointwise`` overrides the argument kinds. ``bare``: False returns the
     :class:`JaxPointMap`; True a plain function calling it, the map available as
     ``f.point_map``. ``options`` go to :class:`JaxPointMap` (``batched``, ``jit``,
-    ``checkpoint``, ``backend``).
+    ``remat``, ``backend``).
     """
     return point_map_decorator(
         lambda fn: JaxPointMap(fn, in_shapes, out_shape, pointwise=pointwise, name=name,

@@ -197,6 +197,8 @@ class PointMap(DifferentiableFunction):
     # -- public use --------------------------------------------------------------------------
     def __call__(self, *args):
         """Evaluate; records one block when any argument is a recorded crk value."""
+        from ..distributed.align import align_arguments
+        args = align_arguments(args, self.name)     # distributed: the same points on every rank
         self.check_args(args)
         pointwise_distributed = any(
             isinstance(a, OverloadedType) and a._ad_distributed

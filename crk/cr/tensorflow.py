@@ -30,7 +30,8 @@ Importing this module does not import TensorFlow.
 """
 import functools
 
-from ..backends.tensorflow import TFFunction, _is_tf_value, _tf
+from ..backends.common import import_tensorflow, is_tensorflow_value
+from ..backends.tensorflow import TFFunction
 from .point_map import PointMap, plain_value, point_map_decorator
 from .shapes import apply_pointwise, positional_names
 
@@ -70,7 +71,7 @@ class TFPointMap(PointMap):
         On TensorFlow tensors (inside the user's own TensorFlow code) the function is called
         directly, so point maps compose with TensorFlow.
         """
-        if any(_is_tf_value(a) for a in args):
+        if any(is_tensorflow_value(a) for a in args):
             return self.fn(*args)
         return super().__call__(*args)
 
@@ -130,7 +131,7 @@ class TFPointMap(PointMap):
 
     def _jacobian_graph(self, *xs, argnums, in_sizes, out_sizes, reversed_args):
         """Traced body of :meth:`jacobians`: the (n, out, in) blocks, output-major."""
-        tf = _tf()
+        tf = import_tensorflow()
         zero = tf.UnconnectedGradients.ZERO
         xs = list(xs)
         blocks = {}

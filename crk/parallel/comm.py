@@ -1,16 +1,36 @@
-"""Communicator helpers: the default communicator, crk's private duplicate, compatibility checks.
+"""Communicator helpers: the default communicator, the argument check, crk's private duplicate,
+compatibility checks.
 
-Nothing here runs at import: mpi4py (which initialises MPI) is imported inside the functions.
+Every public crk function that takes a communicator takes it as the keyword ``comm`` and passes
+it through :func:`resolve_comm` (or :func:`check_comm`), so a wrong object is refused at the
+call with the same message everywhere. Nothing here runs at import: mpi4py (which initialises
+MPI) is imported inside the functions.
 """
+import sys
 
 _private_keyval = None
 _privates = []      # crk's private communicators: one per distinct ordered group of ranks
 
 
-def resolve_comm(comm=None):
-    """Return ``comm``, or ``MPI.COMM_WORLD`` when it is None. Not collective."""
-    if comm is not None:
+def check_comm(comm, where, argument="comm"):
+    """Return ``comm`` if it is an mpi4py intracommunicator, else raise TypeError naming
+    ``argument`` of ``where``, what was expected and what came. Not collective.
+
+    A communicator exists only once mpi4py.MPI is imported, so a wrong object is refused
+    without importing (and initialising) MPI.
+    """
+    MPI = sys.modules.get("mpi4py.MPI")
+    if MPI is not None and isinstance(comm, MPI.Intracomm):
         return comm
+    raise TypeError(f"{where}: argument '{argument}' must be an mpi4py communicator "
+                    f"(mpi4py.MPI.Intracomm, e.g. MPI.COMM_WORLD), got {type(comm).__name__}")
+
+
+def resolve_comm(comm=None, where="crk"):
+    """Return ``comm`` (checked by :func:`check_comm`), or ``MPI.COMM_WORLD`` when it is None.
+    Not collective."""
+    if comm is not None:
+        return check_comm(comm, where)
     from mpi4py import MPI
     return MPI.COMM_WORLD
 

@@ -123,13 +123,13 @@ def query_gpu_memory_mb(gpu):
         return None
 
 
-def node_local_rank(comm=None):
+def node_local_rank(*, comm=None):
     """(local rank, local size): this rank's position among the ranks on its node.
 
     Collective over ``comm`` (default COMM_WORLD).
     """
     from mpi4py import MPI
-    comm = resolve_comm(comm)
+    comm = resolve_comm(comm, "node_local_rank()")
     local = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.rank)
     try:
         return local.rank, local.size
@@ -201,20 +201,20 @@ def _check_arguments(backend, n_gpus, mem_fraction):
                          f"{mem_fraction!r}")
 
 
-def plan_devices(comm=None, backend="jax", n_gpus=None, mem_fraction=None, on_demand=False,
+def plan_devices(*, comm=None, backend="jax", n_gpus=None, mem_fraction=None, on_demand=False,
                  gpu_memory_mb=None):
     """The :class:`DeviceChoice` of every rank, without changing anything. Collective.
 
     Arguments as for :func:`configure_devices`.
     """
-    comm = resolve_comm(comm)
+    comm = resolve_comm(comm, "plan_devices()")
     error = None
     try:
         _check_arguments(backend, n_gpus, mem_fraction)
     except Exception as e:   # raise on every rank, not only here
         error = e
     agree(comm, error, where="configure_devices()")
-    local_rank, local_size = node_local_rank(comm)
+    local_rank, local_size = node_local_rank(comm=comm)
     visible = visible_gpus() if n_gpus is None or "CUDA_VISIBLE_DEVICES" in os.environ else []
     if n_gpus is None:
         gpus = visible
@@ -227,7 +227,7 @@ def plan_devices(comm=None, backend="jax", n_gpus=None, mem_fraction=None, on_de
                   backend)
 
 
-def configure_devices(comm=None, backend="jax", n_gpus=None, mem_fraction=None, on_demand=False,
+def configure_devices(*, comm=None, backend="jax", n_gpus=None, mem_fraction=None, on_demand=False,
                       verbose=True, gpu_memory_mb=None):
     """Bind this rank to a GPU by node-local rank and limit its memory share. Collective.
 
@@ -244,7 +244,7 @@ def configure_devices(comm=None, backend="jax", n_gpus=None, mem_fraction=None, 
     Raises (on every rank) ValueError for bad arguments and RuntimeError if on any rank JAX or
     TensorFlow (as selected by ``backend``) already initialised its devices.
     """
-    comm = resolve_comm(comm)
+    comm = resolve_comm(comm, "configure_devices()")
     error = None
     try:
         _check_arguments(backend, n_gpus, mem_fraction)
@@ -262,7 +262,8 @@ def configure_devices(comm=None, backend="jax", n_gpus=None, mem_fraction=None, 
     except Exception as e:   # raise on every rank, not only here
         error = e
     agree(comm, error, where="configure_devices()")
-    choice = plan_devices(comm, backend, n_gpus, mem_fraction, on_demand, gpu_memory_mb)
+    choice = plan_devices(comm=comm, backend=backend, n_gpus=n_gpus, mem_fraction=mem_fraction,
+                          on_demand=on_demand, gpu_memory_mb=gpu_memory_mb)
     os.environ.update(choice.env)
     if choice.tf_memory_limit_mb is not None:
         choice = dataclasses.replace(
@@ -272,7 +273,7 @@ def configure_devices(comm=None, backend="jax", n_gpus=None, mem_fraction=None, 
     return choice
 
 
-def jax_device(local_rank=None, comm=None):
+def jax_device(local_rank=None, *, comm=None):
     """The JAX device this rank should use: ``jax.devices()[local_rank % len(jax.devices())]``.
 
     After :func:`configure_devices` each rank sees one GPU, so this is that GPU. Without it
@@ -281,7 +282,7 @@ def jax_device(local_rank=None, comm=None):
     :func:`crk.overload_jax`. Collective over ``comm`` when ``local_rank`` is not given.
     """
     if local_rank is None:
-        local_rank, _ = node_local_rank(comm)
+        local_rank, _ = node_local_rank(comm=comm)
     import jax
     devices = jax.devices()
     return devices[local_rank % len(devices)]

@@ -1,5 +1,5 @@
 """crk.overload_jax: one block per call, four derivative kinds, float64 without a global flag,
-residual reuse/checkpointing, compiled-program reuse, nested transforms, pointwise + MPI."""
+residual reuse or rematerialisation, compiled-program reuse, nested transforms, pointwise + MPI."""
 import gc
 import os
 import subprocess
@@ -23,10 +23,10 @@ def assert_taylor(rates):
             assert min(rates[key]["Rate"]) >= bound, (key, rates[key])
 
 
-def test_seed_example():
+def test_crikit_example():
     import numpy
-    numpy.random.seed(3)                   # reproducible; the seed's code follows verbatim
-    # --- the seed, with only its imports changed to crk ---
+    numpy.random.seed(3)                   # reproducible; CRIKit's example follows verbatim
+    # --- CRIKit's overload_jax example, with only its imports changed to crk ---
     from jax import numpy as np
     import numpy as onp
     from crk import array, overload_jax, ReducedFunction, taylor_test, Control
@@ -35,7 +35,7 @@ def test_seed_example():
     #differentiate with respect to both non-self arguments.
     #Also, we want this function to recompute its internal linearization points
     #when differentiated, instead of storing them
-    @partial(overload_jax,argnums=(0,1),checkpoint=True)
+    @partial(overload_jax,argnums=(0,1),remat=True)
     def my_func(x, y):
         return np.exp(np.trace(x @ y))
 
@@ -48,7 +48,7 @@ def test_seed_example():
     assert taylor_test(rf,inputs,h) >= 1.9
 
 
-# -- Taylor tests over kinds of functions x checkpoint x jit --------------------------------------
+# -- Taylor tests over kinds of functions x remat x jit ------------------------------------------
 def _single(x):
     return jnp.sin(x) * jnp.sum(x ** 2)
 
@@ -97,12 +97,12 @@ def _case(name, rng):
 
 
 @pytest.mark.parametrize("jit", [True, False], ids=["jit", "eager"])
-@pytest.mark.parametrize("checkpoint", [False, True], ids=["residuals", "checkpoint"])
+@pytest.mark.parametrize("remat", [False, True], ids=["residuals", "remat"])
 @pytest.mark.parametrize("name", ["single", "multi", "pytree_out", "static", "pytree_in"])
-def test_taylor(name, checkpoint, jit):
+def test_taylor(name, remat, jit):
     rng = onp.random.default_rng(1)
     fn, options, args, controls, directions, select = _case(name, rng)
-    f = overload_jax(fn, checkpoint=checkpoint, jit=jit, **options)
+    f = overload_jax(fn, remat=remat, jit=jit, **options)
     with crk.Tape() as tape:
         out = f(*args)
         assert len(tape) == 1                                   # one block per call
@@ -138,9 +138,9 @@ def test_ways_to_overload(use):
     elif use == "decorator_args":
         f = overload_jax(argnums=(0, 1))(g)
     elif use == "functools":
-        f = functools.partial(overload_jax, argnums=(0, 1), checkpoint=True)(g)
+        f = functools.partial(overload_jax, argnums=(0, 1), remat=True)(g)
     else:
-        f = jax.tree_util.Partial(overload_jax, argnums=(0, 1), checkpoint=True)(g)
+        f = jax.tree_util.Partial(overload_jax, argnums=(0, 1), remat=True)(g)
     assert f.__name__ == "g"
     x, y = crk.array([1.0, 2.0]), crk.array([0.5, -0.5])
     with crk.Tape():
@@ -166,7 +166,7 @@ def test_constant_arguments_outside_argnums():
 
 
 def test_keyword_arguments_are_static_and_backend_is_chosen():
-    f = overload_jax(lambda x, power=2: jnp.sum(x ** power), backend="cpu")
+    f = overload_jax(lambda x, power=2: jnp.sum(x ** power), backend="cpu", remat=False)
     x = crk.array([1.0, 2.0])
     with crk.Tape():
         assert float(f(x, power=3)) == 9.0 and float(f(x, power=3)) == 9.0
@@ -230,10 +230,10 @@ def test_nested_transforms_record_nothing():
             jax.grad(lambda x: f(x, crk.array(y)))(x0)
 
 
-# -- residuals: kept and reused with checkpoint=False, not kept with checkpoint=True ---------------
+# -- residuals: kept and reused with remat=False, not kept with remat=True (the default) ----------
 def test_residuals_reused_then_recomputed_then_released():
     rng = onp.random.default_rng(4)
-    f = overload_jax(lambda x, p: jnp.sum(jnp.sin(jnp.outer(x, x)) * p), checkpoint=False)
+    f = overload_jax(lambda x, p: jnp.sum(jnp.sin(jnp.outer(x, x)) * p), remat=False)
     x, p = crk.array(rng.standard_normal(6)), crk.AdjFloat(1.3)
     with crk.Tape() as tape:
         J = f(x, p)
@@ -262,10 +262,10 @@ def _live_bytes():
     return sum(a.nbytes for a in jax.live_arrays())
 
 
-@pytest.mark.parametrize("checkpoint", [True, False])
-def test_memory_held_after_forward(checkpoint):
+@pytest.mark.parametrize("remat", [True, False])
+def test_memory_held_after_forward(remat):
     n = 400                                              # intermediate: n*n doubles = 1.28 MB
-    f = overload_jax(lambda x: jnp.sum(jnp.sin(jnp.outer(x, x))), checkpoint=checkpoint)
+    f = overload_jax(lambda x: jnp.sum(jnp.sin(jnp.outer(x, x))), remat=remat)
     x = crk.array(onp.linspace(0.0, 1.0, n))
     io_bytes = 8 * (n + 1)
     with crk.Tape():
@@ -273,7 +273,7 @@ def test_memory_held_after_forward(checkpoint):
         before = _live_bytes()
         J = f(x)
         held = _live_bytes() - before
-        if checkpoint:
+        if remat:
             assert held <= 4 * io_bytes, held            # O(inputs + outputs)
             assert f.last_call.residual_bytes() == 0
         else:
@@ -284,7 +284,7 @@ def test_memory_held_after_forward(checkpoint):
 
 # -- compiled programs are reused ---------------------------------------------------------------
 def test_programs_compiled_once():
-    f = overload_jax(lambda x, y: jnp.sum(jnp.exp(x) * y) ** 2)
+    f = overload_jax(lambda x, y: jnp.sum(jnp.exp(x) * y) ** 2, remat=False)
     rng = onp.random.default_rng(5)
     with crk.Tape():
         outs = []
@@ -387,7 +387,7 @@ def test_pointwise_padding_does_not_change_results():
 
 def test_pointwise_taylor_and_bucket_reuse():
     rng = onp.random.default_rng(7)
-    f = overload_jax(_flux, pointwise=(True, False), checkpoint=True)
+    f = overload_jax(_flux, pointwise=(True, False), remat=True)
     for n in (33, 35, 36):                                 # one bucket (36): one program
         with crk.Tape():
             u, p = crk.array(rng.standard_normal((n, 2))), crk.array([0.7, 1.3])

@@ -1,11 +1,12 @@
-"""TensorFlow backend (crk.tensorflow, crk.cr.tensorflow): the seed's tf.compat.v1 graph, graph
-variables and Keras weights as controls, TF2 functions, TF point maps with batched per-point
-Jacobians; derivatives by Taylor remainders, serially and under mpirun; no graph growth; no
-change to TensorFlow's global settings.
+"""TensorFlow backends (crk.backends.tensorflow_graph, crk.backends.tensorflow, through
+crk.tensorflow): CRIKit's tf.compat.v1 graph example, graph variables and Keras weights as
+controls, TF2 functions; derivatives by Taylor remainders, serially and under mpirun; no graph
+growth; no change to TensorFlow's global settings. (TensorFlow point maps:
+tests/cr/test_point_map_tensorflow.py.)
 
 Run serially and with ``timeout 600 mpirun -n 2|3 python -m pytest --with-mpi``.
 Keras: TF 2.21 ships Keras 3, whose layers work on tf.compat.v1 placeholders in graph mode, so
-the seed runs as written (no tf_keras / TF_USE_LEGACY_KERAS needed).
+that example runs as written (no tf_keras / TF_USE_LEGACY_KERAS needed).
 """
 import gc
 import os
@@ -21,7 +22,6 @@ tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402  (installed with TensorFlow)
 
 import crk  # noqa: E402
-from crk.cr.tensorflow import TFPointMap, point_map  # noqa: E402
 from crk.tensorflow import (get_params_feed_dict, model_params, overload_tf,  # noqa: E402
                             run_tensorflow_graph, set_model_params)
 
@@ -45,9 +45,9 @@ def directions(values, seed, scale=1.0):
             else float(scale * rng.standard_normal()) for v in values]
 
 
-# -- the seed ------------------------------------------------------------------------------------
-def test_seed_snippet():
-    """The seed page's TensorFlow example with only its crk imports changed, then Taylor tests
+# -- CRIKit's example -----------------------------------------------------------------------------
+def test_crikit_example():
+    """CRIKit's TensorFlow example with only its crk imports changed, then Taylor tests
     with the fed input and the graph's variables as controls."""
     keras.utils.set_random_seed(0)      # a reproducible network (the seed does not seed it)
 
@@ -311,92 +311,6 @@ def test_keras_weights_as_controls():
     np.testing.assert_array_equal(model.trainable_variables[0].numpy(), new[0])
 
 
-# -- TensorFlow point maps ---------------------------------------------------------------------
-def p_laplacian(u, g, p):
-    """The seed's p-Laplacian flux, written in TensorFlow, scaled by (1 + u^2)."""
-    mu = (tf.reduce_sum(g * g, axis=1) + 1.e-12) ** ((p - 2.) / 2.)
-    return ((1. + u ** 2) * mu)[:, None] * g
-
-
-def energy_and_flux(g, c):
-    """Two outputs of g (n, 2) and a parameter c (2,): (n,) and (n, 2)."""
-    s = 1. + tf.reduce_sum(g * g, axis=1)
-    return tf.sqrt(s) + tf.linalg.matvec(g, c), (s ** (c[0] / 2.))[:, None] * tf.sin(g)
-
-
-FLUX = point_map(((-1,), (-1, 2), ()), (-1, 2))(p_laplacian)
-TWO = TFPointMap(energy_and_flux, ((-1, 2), (2,)), ((-1,), (-1, 2)))
-
-
-def sample_args(pm, n, seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal((n,) + s) if pw else
-            (3.0 if s == () else 1.0 + 0.5 * rng.random(s))
-            for pw, s in zip(pm.pointwise, pm.in_point_shapes)]
-
-
-def functional(outs):
-    outs = outs if isinstance(outs, tuple) else (outs,)
-    return sum(crk.sum(o ** 2) for o in outs)
-
-
-@pytest.mark.parametrize("pm", [FLUX, TWO], ids=lambda pm: pm.name)
-def test_point_map_taylor(pm):
-    args = sample_args(pm, 6)
-    with crk.Tape():
-        values = [crk.array(a) if np.ndim(a) else crk.AdjFloat(a) for a in args]
-        rf = crk.ReducedFunctional(functional(pm(*values)), [crk.Control(v) for v in values])
-        assert_taylor(crk.taylor_to_dict(rf, values, directions(values, 8, scale=0.3)))
-
-
-@pytest.mark.parametrize("mode", [None, "forward", "reverse"])
-@pytest.mark.parametrize("pm", [FLUX, TWO], ids=lambda pm: pm.name)
-def test_point_map_jacobians_taylor(pm, mode):
-    """Per-point linearisation F(x + εh) ≈ F(x) + ε J h with the batched Jacobians."""
-    n = 5
-    args = sample_args(pm, n)
-    jacs = pm.jacobians(*args, mode=mode)
-    h = directions(args, 9)
-    Jh = []
-    for o, row in enumerate(jacs):
-        total = 0.0
-        for J, a, d in zip(row, range(pm.n_inputs), h):
-            assert J.shape == (n,) + pm.out_point_shapes[o] + pm.in_point_shapes[a]
-            size_in = int(np.prod(pm.in_point_shapes[a]))
-            d_flat = np.reshape(d, (n, size_in)) if pm.pointwise[a] else \
-                np.broadcast_to(np.reshape(d, (1, size_in)), (n, size_in))
-            total = total + np.einsum("noi,ni->no", J.reshape(n, -1, size_in),
-                                      d_flat).reshape(J.shape[:1 + len(pm.out_point_shapes[o])])
-        Jh.append(total)
-    F0 = pm.evaluate(args)
-    epsilons = [1e-2 / 2 ** i for i in range(5)]
-    residuals = []
-    for eps in epsilons:
-        Fp = pm.evaluate([a + eps * np.asarray(d) for a, d in zip(args, h)])
-        residuals.append(max(np.max(np.abs(fp - f0 - eps * jh)) for fp, f0, jh in zip(Fp, F0, Jh)))
-    assert min(crk.convergence_rates(residuals, epsilons)) >= R1_RATE, residuals
-    # forward and reverse agree
-    other = pm.jacobians(*args, mode="reverse" if mode == "forward" else "forward")
-    for row_a, row_b in zip(jacs, other):
-        for a, b in zip(row_a, row_b):
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
-
-
-def test_point_map_errors_and_empty_pieces():
-    u, g = np.zeros(4), np.zeros((4, 2))
-    with pytest.raises(ValueError, match=r"argument 'g' \(1\) expected shape \(n, 2\) \(n points\)"
-                                         r", received \(4, 3\)"):
-        FLUX(u, np.zeros((4, 3)), 3.0)
-    with pytest.raises(ValueError, match=r"argument 'p' \(2\) \(a parameter\) expected "
-                                         r"shape \(\), received \(2,\)"):
-        FLUX(u, g, np.ones(2))
-    empty = FLUX.jacobians(u[:0], g[:0], 3.0)
-    assert [J.shape for J in empty[0]] == [(0, 2), (0, 2, 2), (0, 2)]
-    out = FLUX.evaluate((u[:0], g[:0], 3.0))
-    assert out[0].shape == (0, 2)
-    assert FLUX.vjp((u[:0], g[:0], 3.0), (np.zeros((0, 2)),), (2,))[0] == 0.0
-
-
 # -- global state -------------------------------------------------------------------------------
 def test_import_has_no_side_effects():
     """Importing crk's TensorFlow modules imports neither TensorFlow nor Keras."""
@@ -416,7 +330,6 @@ def test_tf_global_settings_unchanged(graph64):
         x = crk.array(np.ones((2, 2)))
         overload_tf(keras_model())(x)
         graph64.run(x, 1.0, graph64.params())
-        FLUX(crk.array(np.ones(2)), x, 3.0)
     assert settings() == before
 
 
@@ -447,25 +360,17 @@ class KerasCase:
         return self.net(x, weights=params)
 
 
-class PointMapCase:
-    def params(self):
-        return [crk.AdjFloat(3.0)]
-
-    def apply(self, x, params):
-        return FLUX(x[:, 0], x, params[0])
-
-
-@pytest.fixture(params=["graph", "keras", "point map"])
+@pytest.fixture(params=["graph", "keras"])
 def case(request):
     if request.param == "graph":
         return GraphCase(request.getfixturevalue("graph64"))
-    return KerasCase() if request.param == "keras" else PointMapCase()
+    return KerasCase()
 
 
 @pytest.mark.mpi
 @pytest.mark.parametrize("n", [13, 2], ids=["13-points", "2-points"])
 def test_mpi_replicated_parameters(case, n, comm, split, assert_replicated):
-    """Weights (or the point map's parameter) replicated, points distributed unevenly (2 points
+    """Weights replicated, points distributed unevenly (2 points
     on 3 ranks leave one rank empty): J, dJ/dw and the Hessian action are bit-identical on all
     ranks and equal to the serial result computed in-process on all points."""
     points = np.random.default_rng(11).random((n, 2))

@@ -1,14 +1,14 @@
 """Checkpointed time loops: every schedule gives the store-all derivatives (gradient, tangent,
-Hessian action), also after re-evaluation and repeated calls, with the optimal number of forward
-steps and a bounded number of stored states; distributed states under MPI."""
+Hessian action), also after re-evaluation and repeated calls, runs exactly the forward steps its
+schedule prescribes (the optimal number for binomial schedules) and holds no more snapshots than
+allowed; distributed states under MPI."""
 from math import comb
 
 import numpy as np
 import pytest
 
 import crk
-from crk.checkpointing import Multistage, Online, Revolve, StoreAll
-from conftest import split_range
+from crk.checkpointing import Mixed, Multistage, Online, Revolve, StoreAll
 
 
 def optimal_forward_steps(n, s):
@@ -19,7 +19,7 @@ def optimal_forward_steps(n, s):
     return r * n - comb(s + r, s + 1) + n if n > 1 else 1
 
 
-def record(schedule, n, comm=None, size=6, pattern="plain", tape=None):
+def record(schedule, n, comm=None, split=None, size=6, pattern="plain", tape=None):
     """A nonlinear loop with a replicated parameter and an initial state as controls.
 
     Patterns: "plain"; "nasty" adds a state that skips steps, steps where a value passes
@@ -30,7 +30,7 @@ def record(schedule, n, comm=None, size=6, pattern="plain", tape=None):
     with tape:
         x = np.linspace(0.1, 1.0, size)
         if comm is not None:
-            x = x[split_range(size, comm)]
+            x = x[split(size)]
         u0 = crk.array(x, comm=comm, distributed=comm is not None)
         theta = crk.AdjFloat(0.7)
         u, J, kept = u0, crk.AdjFloat(0.0), None
@@ -62,6 +62,8 @@ SCHEDULES = {
     "revolve": lambda n: Revolve(n, 3),
     "revolve-1": lambda n: Revolve(n, 1),
     "multistage-disk": lambda n: Multistage(n, 1, 2),
+    "mixed-ram": lambda n: Mixed(n, 3),
+    "mixed-disk": lambda n: Mixed(n, 2, storage="disk"),
     "online-ram": lambda n: Online(period=4, snapshots=2),
     "online-disk": lambda n: Online(period=3, snapshots=1, storage="disk"),
     "store-all": lambda n: StoreAll(),
@@ -71,12 +73,12 @@ SCHEDULES = {
 @pytest.mark.mpi
 @pytest.mark.parametrize("pattern", ["plain", "nasty"])
 @pytest.mark.parametrize("name", list(SCHEDULES))
-def test_schedule_matches_store_all(name, pattern, comm, assert_replicated):
+def test_schedule_matches_store_all(name, pattern, comm, split, assert_replicated):
     n = 11
-    _, ref, _ = record(None, n, comm, pattern=pattern)
-    tape, rf, _ = record(SCHEDULES[name](n), n, comm, pattern=pattern)
-    h = [0.3, np.linspace(-1, 1, 6)[split_range(6, comm)]]
-    m_new = [0.4, np.linspace(0.2, 0.9, 6)[split_range(6, comm)]]
+    _, ref, _ = record(None, n, comm, split, pattern=pattern)
+    tape, rf, _ = record(SCHEDULES[name](n), n, comm, split, pattern=pattern)
+    h = [0.3, np.linspace(-1, 1, 6)[split(6)]]
+    m_new = [0.4, np.linspace(0.2, 0.9, 6)[split(6)]]
 
     def check(a, b):
         for x, y in zip(plain(a), plain(b)):
@@ -99,13 +101,11 @@ def test_schedule_matches_store_all(name, pattern, comm, assert_replicated):
 def test_revolve_forward_steps_are_optimal(n, s):
     tape, rf, _ = record(Revolve(n, s), n, size=2)
     rf.derivative()
-    assert tape.timeline.forward_steps == optimal_forward_steps(n, s)
-    assert {(10, 3): 25, (20, 3): 65, (50, 5): 172, (100, 10): 322}[(n, s)] == \
-        optimal_forward_steps(n, s)
-    before = tape.timeline.forward_steps
+    assert tape.checkpoint_manager.forward_steps == optimal_forward_steps(n, s)
+    before = tape.checkpoint_manager.forward_steps
     rf([0.5, np.ones(2)])
     rf.derivative()                                     # a new cycle costs the same
-    assert tape.timeline.forward_steps - before == optimal_forward_steps(n, s)
+    assert tape.checkpoint_manager.forward_steps - before == optimal_forward_steps(n, s)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13])
@@ -117,8 +117,75 @@ def test_schedule_grid(n, s):
     tape, rf, _ = record(Revolve(n, s), n, size=3, pattern="nasty")
     for x, y in zip(plain(rf.derivative()), plain(ref.derivative())):
         np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-15)
-    assert tape.timeline.forward_steps == optimal_forward_steps(n, min(s, max(n - 1, 1)))
-    assert tape.timeline.storage.max_held <= s
+    assert tape.checkpoint_manager.forward_steps == optimal_forward_steps(n, min(s, max(n - 1, 1)))
+    assert tape.checkpoint_manager.storage.max_held <= s
+
+
+def schedule_counts(schedule):
+    """Simulate a schedule's actions without any data: (forward steps, most snapshots held)."""
+    from checkpoint_schedules import Copy, EndReverse, Forward, Move
+    steps, held, most = 0, set(), 0
+    for action in schedule.create():
+        if isinstance(action, Forward):
+            steps += action.n1 - action.n0
+            stored = action.write_ics or action.write_adj_deps
+            if stored and action.storage.name in ("RAM", "DISK"):
+                held.add(action.n0)
+        elif isinstance(action, Move) and action.from_storage.name in ("RAM", "DISK"):
+            held.discard(action.n)
+        elif isinstance(action, Copy):
+            pass
+        elif isinstance(action, EndReverse):
+            break
+        most = max(most, len(held))
+    return steps, most
+
+
+@pytest.mark.parametrize("n,s", [(1, 1), (2, 1), (3, 2), (5, 1), (5, 2), (8, 3), (13, 2),
+                                 (13, 5), (21, 4)])
+@pytest.mark.parametrize("make", [lambda n, s: Mixed(n, s), lambda n, s: Revolve(n, s),
+                                  lambda n, s: Mixed(n, s, storage="disk")],
+                         ids=["mixed-ram", "revolve", "mixed-disk"])
+def test_executor_runs_what_the_schedule_says(make, n, s):
+    """Simulator-style grid: over (steps, snapshots) the executor runs exactly the forward
+    steps the schedule's actions prescribe, holds at most ``snapshots`` snapshots, and gives the
+    store-all gradient, for the first cycle and a cycle after re-evaluation."""
+    schedule = make(n, s)
+    steps, most = schedule_counts(schedule)
+    assert most <= s
+    _, ref, _ = record(None, n, size=3, pattern="nasty")
+    tape, rf, _ = record(schedule, n, size=3, pattern="nasty")
+    manager = tape.checkpoint_manager
+    for x, y in zip(plain(rf.derivative()), plain(ref.derivative())):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-15)
+    assert manager.forward_steps == steps
+    m = [0.5, np.linspace(0.2, 0.4, 3)]
+    for x, y in zip(plain((rf(m), rf.derivative())[1]), plain((ref(m), ref.derivative())[1])):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-15)
+    assert manager.forward_steps == 2 * steps
+    assert manager.storage.max_held <= s
+
+
+@pytest.mark.parametrize("make,expected", [(lambda: Revolve(100, 10), 322),
+                                           (lambda: Mixed(100, 10), 237)],
+                         ids=["revolve", "mixed"])
+def test_forward_steps_for_100_steps_and_10_snapshots(make, expected):
+    """The executor's count for (100 steps, 10 snapshots), as measured for checkpoint_schedules
+    1.0.4 (Mixed stores adjoint dependencies where that saves recomputation)."""
+    tape, rf, _ = record(make(), 100, size=2)
+    rf.derivative()
+    assert tape.checkpoint_manager.forward_steps == expected
+
+
+def test_mixed_schedule_checks_its_arguments():
+    with pytest.raises(ValueError, match="Mixed: argument 'snapshots' must be an integer >= 1"):
+        Mixed(10, 0)
+    with pytest.raises(ValueError, match="Mixed: argument 'storage' must be 'ram' or 'disk', "
+                                         "got 'tape'"):
+        Mixed(10, 2, storage="tape")
+    with pytest.raises(ValueError, match=r"Mixed\(10, snapshots=2, storage='ram'\) is made for 10 "
+                                         r"steps but the loop has 12"):
+        crk.Tape(checkpointing=Mixed(10, 2)).timesteps(12)
 
 
 def test_online_loop_of_unknown_length():
@@ -135,7 +202,7 @@ def test_online_loop_of_unknown_length():
         return tape, rf
     tape, rf = run(Online(period=5, snapshots=2))
     _, ref = run(None)
-    assert tape.timeline.n_steps == ref.tape.timeline.n_steps > 10
+    assert tape.checkpoint_manager.n_steps == ref.tape.checkpoint_manager.n_steps > 10
     assert float(rf.derivative()) == pytest.approx(float(ref.derivative()), rel=1e-12)
     assert float(rf.hessian(1.0)) == pytest.approx(float(ref.hessian(1.0)), rel=1e-12)
 
@@ -156,13 +223,15 @@ def _fused_step():
     return step
 
 
-def test_peak_state_memory_is_bounded():
-    """n = 200 steps of a 10^6-element state with Revolve(200, 5): the tape holds at most
-    s + 2 forward states (store-all: n). Measured with tracemalloc from before the loop; the
-    user's input array (the control u0) is counted apart, and the sweeps may add only their own
-    working memory: one step's temporaries, and during the adjoint the two adjoint states."""
+@pytest.mark.parametrize("kind", ["revolve", "mixed"])
+def test_peak_state_memory_is_bounded(kind):
+    """n = 100 steps of a 2·10^5-element state with s = 5 snapshots: Revolve holds at most s + 2
+    forward states, Mixed at most 2 s + 2 (a unit of adjoint dependencies holds a step's input
+    and output), store-all n. Measured with tracemalloc from before the loop; the user's input
+    array (the control u0) is counted apart, and the sweeps may add only their own working
+    memory: one step's temporaries, and during the adjoint the two adjoint states."""
     import tracemalloc
-    n, s, size = 200, 5, 10 ** 6
+    n, s, size = 100, 5, 2 * 10 ** 5
     state = size * 8
     step = _fused_step()
 
@@ -191,13 +260,14 @@ def test_peak_state_memory_is_bounded():
         return grad, held, forward_peak, adjoint_peak
 
     g_ref, held_all, _, _ = measure(None)
-    g, held, forward_peak, adjoint_peak = measure(Revolve(n, s))
+    schedule, limit = (Revolve(n, s), s + 2) if kind == "revolve" else (Mixed(n, s), 2 * s + 2)
+    g, held, forward_peak, adjoint_peak = measure(schedule)
     assert g == pytest.approx(g_ref, rel=1e-12)
     assert held_all > n - 0.5                 # store-all keeps every state
-    slack = 0.25                              # the tape's own bookkeeping for 200 steps
-    assert held <= s + 2 + slack
-    assert forward_peak <= s + 2 + slack + 1                  # + one step's temporaries
-    assert adjoint_peak <= s + 2 + slack + 1 + 2              # + λ_k and λ_k+1
+    slack = 0.25                              # the tape's own bookkeeping for 100 steps
+    assert held <= limit + slack
+    assert forward_peak <= limit + slack + 1                  # + one step's temporaries
+    assert adjoint_peak <= limit + slack + 1 + 2              # + λ_k and λ_k+1
 
 
 def test_errors_are_clear(tmp_path):
@@ -336,7 +406,7 @@ def test_empty_online_loop_and_clear_keeps_the_schedule():
     assert float(rf.derivative()) == pytest.approx(4.0)
     tape = crk.Tape(checkpointing=Revolve(5, 1))
     tape.clear_tape()
-    assert tape.timeline.checkpointing and tape.timeline.schedule.n_steps == 5
+    assert tape.checkpoint_manager.checkpointing and tape.checkpoint_manager.schedule.n_steps == 5
 
 
 def test_checkpointed_blocks_release_their_linearisations(sine_function):

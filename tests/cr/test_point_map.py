@@ -135,7 +135,8 @@ def test_composed_vector_taylor():
 
 # -- chunked per-point Jacobians, every backend -----------------------------------------------------
 def _flux_map(backend):
-    """The seed's p-Laplacian flux as a point map of ``backend``, plus (u, g, p) with n = 11."""
+    """CRIKit's p-Laplacian flux example as a point map of ``backend``, plus (u, g, p) with
+    n = 11."""
     shapes = (((-1,), (-1, 2), ()), (-1, 2))
     if backend == "autograd":
         def flux(u, g, p):

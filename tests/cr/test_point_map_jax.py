@@ -19,7 +19,7 @@ def assert_taylor(rates):
             assert min(rates[key]["Rate"]) >= bound, (key, rates[key])
 
 
-# The seed's p-Laplacian flux, in jax.numpy
+# CRIKit's p-Laplacian flux example, in jax.numpy
 @point_map(((-1,), (-1, 2), ()), (-1, 2), bare=True)
 def flux(u, g, p):
     mu = (jnp.sum(g * g, axis=1) + 1.e-12) ** ((p - 2.) / 2.)
@@ -61,11 +61,11 @@ def test_seed_point_map():
 
 
 @pytest.mark.parametrize("jit", [True, False], ids=["jit", "eager"])
-@pytest.mark.parametrize("checkpoint", [True, False], ids=["checkpoint", "residuals"])
+@pytest.mark.parametrize("remat", [True, False], ids=["remat", "residuals"])
 @pytest.mark.parametrize("form", ["batched", "per_point"])
-def test_taylor_two_outputs(form, checkpoint, jit):
+def test_taylor_two_outputs(form, remat, jit):
     rng = onp.random.default_rng(1)
-    pm = _maps(checkpoint=checkpoint, jit=jit)[form]
+    pm = _maps(remat=remat, jit=jit)[form]
     u, g, p = _data(11, rng)
     with crk.Tape():
         uc, gc, pc = crk.array(u), crk.array(g), crk.AdjFloat(p)

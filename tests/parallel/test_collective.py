@@ -5,7 +5,6 @@ import pytest
 
 import crk
 from crk.parallel import CollectiveError, collective_section
-from conftest import split_range
 
 
 class FaultyBlock(crk.Block):
@@ -46,10 +45,10 @@ def _faulty(x):
 
 @pytest.mark.mpi
 @pytest.mark.parametrize("where", ["recompute", "tlm", "adjoint"])
-def test_failure_on_one_rank_raises_everywhere(comm, where):
+def test_failure_on_one_rank_raises_everywhere(comm, split, where):
     n = 10
     with crk.Tape():
-        x = crk.array(np.linspace(0, 1, n)[split_range(n, comm)], comm=comm, distributed=True)
+        x = crk.array(np.linspace(0, 1, n)[split(n)], comm=comm, distributed=True)
         y = _faulty(np.sin(x))
         J = crk.sum(y * y)          # a collective after the faulty block
         rf = crk.ReducedFunctional(J, crk.Control(x))
@@ -71,7 +70,7 @@ def test_failure_on_one_rank_raises_everywhere(comm, where):
         xs = np.linspace(0, 1, n)
         assert float(rf(x)) == pytest.approx(float(np.sum(np.sin(xs) ** 2)), rel=1e-12)
         np.testing.assert_allclose(rf.derivative().value,
-                                   (2 * np.sin(xs) * np.cos(xs))[split_range(n, comm)],
+                                   (2 * np.sin(xs) * np.cos(xs))[split(n)],
                                    rtol=1e-12)
 
 
@@ -80,17 +79,17 @@ def test_collective_section_surfaces_user_errors(comm):
     x = crk.array(np.ones(3), comm=comm, distributed=True)
     if comm.size == 1:
         with pytest.raises(ZeroDivisionError):
-            with collective_section(comm):
+            with collective_section(comm=comm):
                 1 / 0
         return
     if comm.rank == 0:
         with pytest.raises(ZeroDivisionError):
-            with collective_section(comm, where="user setup"):
+            with collective_section(comm=comm, where="user setup"):
                 1 / 0
     else:
         with pytest.raises(CollectiveError, match=r"rank 0: ZeroDivisionError in user setup.*"
                                                   r"stopped in a crk sum over ranks"):
-            with collective_section(comm, where="user setup"):
+            with collective_section(comm=comm, where="user setup"):
                 crk.sum(x)          # a crk collective the failing rank never reaches
     assert float(crk.sum(x)) == pytest.approx(3.0 * comm.size)
 
@@ -179,3 +178,40 @@ def test_ranks_that_recorded_different_tapes_are_told(comm):
             return
         with pytest.raises(RuntimeError, match="ranks recorded different tapes"):
             crk.ReducedFunctional(J, crk.Control(x))
+
+
+# -- gathers and scans ---------------------------------------------------------------------------
+@pytest.mark.mpi
+def test_allgather_array_and_exclusive_scan(comm, assert_replicated):
+    from crk.parallel import allgather_array, exclusive_scan
+    mine = np.array([comm.rank + 0.5, -comm.rank])
+    everyone = allgather_array(mine, comm)
+    assert everyone.shape == (comm.size, 2)
+    np.testing.assert_array_equal(everyone[:, 0], np.arange(comm.size) + 0.5)
+    assert_replicated(everyone)
+    assert exclusive_scan(mine, comm).tolist() == everyone[:comm.rank].sum(axis=0).tolist()
+    assert exclusive_scan(float(comm.rank + 1), comm) == sum(range(1, comm.rank + 1))
+    after = exclusive_scan(float(comm.rank + 1), comm, reverse=True)
+    assert after == sum(range(comm.rank + 2, comm.size + 1)) and type(after) is float
+
+
+@pytest.mark.mpi
+def test_argmax_over_ranks_ties_nan_and_empty(comm, assert_replicated):
+    """Rank r offers value 1 at global index 10 - r (rank 0's is the largest index), except the
+    last rank, which has no candidate: the tie goes to the lowest index; a NaN beats numbers."""
+    from crk.parallel import argmax_over_ranks
+    last = comm.rank == comm.size - 1 and comm.size > 1
+    values = np.array([1.0, -1.0, np.nan if comm.rank == comm.size - 1 else 0.0])
+    indices = np.full(3, -1) if last else np.array([10 - comm.rank, 20 + comm.rank, 30])
+    best = argmax_over_ranks(values, indices, comm)
+    lowest = 10 - max(comm.size - 2, 0)
+    # (with several ranks the NaN sits on the last rank, which offers no candidate)
+    assert best.tolist() == [lowest, 20, 30]
+    smallest = argmax_over_ranks(values, indices, comm, minimum=True)
+    assert smallest.tolist() == [lowest, 20, 30]
+    assert_replicated(best.astype(float))
+    nan_everywhere = argmax_over_ranks(np.array([np.nan]), np.array([5 + comm.rank]), comm)
+    assert nan_everywhere.tolist() == [5]
+    one_nan = argmax_over_ranks(np.array([np.nan if comm.rank == comm.size - 1 else 9.0]),
+                                np.array([comm.rank]), comm)
+    assert one_nan.tolist() == [comm.size - 1]

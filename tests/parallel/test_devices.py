@@ -82,7 +82,7 @@ def test_choose_cpu_changes_nothing():
 # -- collective parts, under mpirun ----------------------------------------------------------------
 @pytest.mark.mpi
 def test_node_local_rank(comm):
-    local_rank, local_size = node_local_rank(comm)
+    local_rank, local_size = node_local_rank(comm=comm)
     # mpirun on one machine: every rank is on the same node, ordered by world rank
     assert (local_rank, local_size) == (comm.rank, comm.size)
 
@@ -91,7 +91,7 @@ def test_node_local_rank(comm):
 @pytest.mark.parametrize("n_gpus", [0, 1, 2, 3])
 def test_plan_devices_over_ranks(comm, n_gpus):
     before = {k: os.environ.get(k) for k in GPU_VARS}
-    choice = plan_devices(comm, n_gpus=n_gpus)
+    choice = plan_devices(comm=comm, n_gpus=n_gpus)
     assert {k: os.environ.get(k) for k in GPU_VARS} == before      # planning changes nothing
     everyone = comm.allgather(choice)
     if n_gpus == 0:
@@ -116,18 +116,18 @@ def test_refuses_after_jax_started(comm):
     before = {k: os.environ.get(k) for k in GPU_VARS}
     with pytest.raises(RuntimeError, match=r"configure_devices\(\) must run before JAX "
                                            r"initialise\(s\) its devices"):
-        configure_devices(comm, backend="jax", n_gpus=2)
+        configure_devices(comm=comm, backend="jax", n_gpus=2)
     assert {k: os.environ.get(k) for k in GPU_VARS} == before
 
 
 @pytest.mark.mpi
 def test_bad_arguments_raise_on_every_rank(comm):
     with pytest.raises(ValueError, match="argument 'backend' must be one of"):
-        configure_devices(comm, backend="torch")
+        configure_devices(comm=comm, backend="torch")
     with pytest.raises(ValueError, match="argument 'n_gpus' must be a non-negative int"):
-        configure_devices(comm, n_gpus=-1)
+        configure_devices(comm=comm, n_gpus=-1)
     with pytest.raises(ValueError, match=r"argument 'mem_fraction' .* in \(0, 1\]"):
-        plan_devices(comm, n_gpus=1, mem_fraction=1.5)
+        plan_devices(comm=comm, n_gpus=1, mem_fraction=1.5)
 
 
 # -- in a fresh process: the environment is set, printed, and JAX starts with it ----------------
@@ -199,7 +199,7 @@ def test_jax_device_round_robin_over_host_devices():
             "from crk.parallel.devices import jax_device\n"
             "ids = [jax_device(local_rank=r).id for r in range(6)]\n"
             "dev = jax_device(local_rank=6)\n"
-            "f = crk.overload_jax(lambda x: jax.numpy.sin(x) * 2.0, backend=dev)\n"
+            "f = crk.overload_jax(lambda x: jax.numpy.sin(x) * 2.0, backend=dev, remat=False)\n"
             "with crk.Tape():\n"
             "    x = crk.array(np.linspace(0, 1, 5))\n"
             "    y = f(x)\n"
@@ -217,7 +217,7 @@ import json, os
 from mpi4py import MPI
 from crk.parallel import configure_devices
 comm = MPI.COMM_WORLD
-choice = configure_devices(comm, backend={backend!r}, n_gpus=2, on_demand={on_demand},
+choice = configure_devices(comm=comm, backend={backend!r}, n_gpus=2, on_demand={on_demand},
                            gpu_memory_mb=16000, verbose=False)
 import tensorflow as tf
 tf.constant(1.0)                               # TensorFlow starts with these settings
