@@ -17,6 +17,7 @@ petsc4py nor mpi4py.
 
 import importlib.metadata
 import re
+import shlex
 import sys
 
 __all__ = ["import_petsc"]
@@ -74,13 +75,20 @@ def _format(template, version, **fields):
     return template.format(version=version, minor=minor, **fields)
 
 
-def import_petsc():
+def import_petsc(argv=None):
     """Return the ``petsc4py.PETSc`` module, initialised, with its versions checked.
 
     PETSc is initialised without command-line options if nothing has initialised
-    it yet. Raises ImportError, naming the versions found and the fix, when
-    petsc4py is missing, cannot load PETSc, or was built for another PETSc
-    release.
+    it yet. ``argv``: a command line (``sys.argv`` in a script) whose PETSc options
+    (``-snes_monitor``, ``-plap_ksp_type gmres``, ``-options_left``, ...) go into
+    PETSc's options database: given at initialisation, or inserted afterwards when
+    PETSc is already running. Options only count where a solver reads them, i.e.
+    for solvers created after this call (crk's solvers call ``setFromOptions`` when
+    they are made). ``argv[0]`` is the program name and is skipped. Not collective,
+    but every rank should pass the same ``argv``.
+
+    Raises ImportError, naming the versions found and the fix, when petsc4py is
+    missing, cannot load PETSc, or was built for another PETSc release.
     """
     try:
         import petsc4py
@@ -91,8 +99,9 @@ def import_petsc():
     try:
         # The first import of petsc4py.PETSc initialises PETSc; with sys.argv unless
         # init() was called first.
-        if "petsc4py.PETSc" not in sys.modules:
-            petsc4py.init([])
+        fresh = "petsc4py.PETSc" not in sys.modules
+        if fresh:
+            petsc4py.init(list(argv) if argv else [])
         from petsc4py import PETSc
     except ImportError as exc:
         raise ImportError(
@@ -115,4 +124,6 @@ def import_petsc():
                 library_version=library_version,
             )
         )
+    if argv and not fresh and len(argv) > 1:
+        PETSc.Options().insertString(shlex.join(str(a) for a in argv[1:]))
     return PETSc
