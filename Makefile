@@ -11,7 +11,7 @@ CI_OUT := .ci/out
 STAMP  := $(VENV)/.crk-installed
 
 SERIAL_TIMEOUT ?= 2400
-MPI_TIMEOUT    ?= 1500
+MPI_TIMEOUT    ?= 2400
 DEMO_TIMEOUT   ?= 600
 # --foreground keeps the command in make's process group so Ctrl-C reaches it;
 # -k sends KILL if it has not stopped 30 s after the TERM.
