@@ -66,7 +66,7 @@ def fingerprint(value):
 def section(problem, where):
     """A rank-local stage that ends with a failure agreement (so no rank enters the next PETSc
     collective while another has failed)."""
-    return collective_section(problem.comm, where=f"{where} of problem {problem.prefix!r}")
+    return collective_section(comm=problem.comm, where=f"{where} of problem {problem.prefix!r}")
 
 
 # -- the slots of a solve ----------------------------------------------------------------------
