@@ -65,7 +65,7 @@ class PLaplacianFit(ExampleProblem):
         p, k = AdjFloat(s["p_start"]), AdjFloat(s["k_start"])
         J = 0.0
         for f, d in zip(self.loads, self.data):
-            u = problem.solve(p, k, f=f)
+            u = problem.solve(p, k, f=f, initial_guess=d)   # Newton from the data
             J = J + solvers.l2_misfit(mesh, u, d) / float(solvers.l2_norm_squared(mesh, d))
         self.rf = ReducedFunctional(J, [Control(p), Control(k)])
         self.control_names = ["p", "k"]
