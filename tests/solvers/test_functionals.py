@@ -64,7 +64,7 @@ def test_sensors_each_read_by_one_rank(PETSc, comm, assert_replicated):
         bad = points.copy()
         bad[3, 1] = 1.5 if comm.rank == comm.size - 1 else 0.5
         with pytest.raises((ValueError, CollectiveError)):
-            with crk.parallel.collective_section(comm):
+            with crk.parallel.collective_section(comm=comm):
                 Sensors(mesh, bad)
 
 
