@@ -13,14 +13,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 RANKS = 2
 TIMEOUT = 600
 
-#: script, its tiny-size arguments, then (label, name, true value, relative tolerance) of the
-#: "LABEL: recovered NAME = X (true Y, ...)" lines it must print, and files it must write
+#: script -> its tiny-size arguments; (label, name, true value, relative tolerance) of the
+#: "LABEL: recovered NAME = X (true Y, ...)" lines it must print; labels of "LABEL: ... Taylor
+#: rate R" lines (R >= 1.8); files it must write
 EXAMPLES = {
     "fit_p_laplacian": (["--quick", "--quiet"],
                         [("scipy", "p", 3.0, 0.01), ("scipy", "k", 0.5, 0.02),
-                         ("tao", "p", 3.0, 0.01), ("tao", "k", 0.5, 0.02)],
+                         ("tao", "p", 3.0, 0.01), ("tao", "k", 0.5, 0.02)], [],
                         ["scipy/results.json", "scipy/u_fit.png", "tao/fields.pvts",
                          "tao/history.png"]),
+    "seed_snippets": ([], [], ["jax", "autograd", "tensorflow"], []),
 }
 
 
@@ -45,7 +47,7 @@ def run_example(name, args, output):
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example(name, tmp_path):
     pytest.importorskip("petsc4py")
-    args, expected, files = EXAMPLES[name]
+    args, expected, rates, files = EXAMPLES[name]
     out = run_example(name, args, str(tmp_path))
     assert f"{name} passed" in out
     for label, control, true, tolerance in expected:
@@ -55,5 +57,8 @@ def test_example(name, tmp_path):
         value, printed_true = float(match.group(1)), float(match.group(2))
         assert printed_true == true
         assert abs(value - true) <= tolerance * abs(true), match.group(0)
+    for label in rates:
+        match = re.search(rf"^{label}: .*Taylor rate (\S+)$", out, re.MULTILINE)
+        assert match and float(match.group(1)) >= 1.8, f"{label}: no Taylor rate >= 1.8 in {out}"
     for f in files:
         assert os.path.getsize(tmp_path / f) > 0, f
