@@ -146,6 +146,24 @@ class ExampleProblem:
             out[name] = float(v) if np.ndim(v) == 0 else np.asarray(v)
         return out
 
+    def compare(self, controls):
+        """{name: {"value", "true", "relative_error"}} for the controls with a known true value
+        (:meth:`truth`); a field control gets only its relative l2 error. Subclasses may
+        compare other quantities (e.g. a learned law at a few points). Collective."""
+        truth = self.truth()
+        out = {}
+        for name, value in self.recovered(controls).items():
+            if name not in truth:
+                continue
+            true = truth[name]
+            if np.ndim(value) == 0:
+                error = abs(value - true) / abs(true) if true else abs(value)
+                out[name] = {"value": value, "true": float(true),
+                             "relative_error": float(error)}
+            else:
+                out[name] = {"relative_error": self.field_error(name, value, true)}
+        return out
+
     def field_error(self, name, value, true):
         """Relative l2 error of a distributed field control's ``value`` (this rank's piece)
         against ``true`` (this rank's piece), over all ranks. Collective."""

@@ -45,21 +45,9 @@ def fit(problem, optimizer="scipy", settings=None, checkpoint_file=None, resume=
 
 
 def comparison(problem, result):
-    """{control name: {"value", "true", "relative_error"}} for the controls with a known true
-    value (scalars; fields as their relative l2 error, with "value" and "true" left out).
-    Collective."""
-    truth = problem.truth()
-    out = {}
-    for name, value in problem.recovered(result.controls).items():
-        if name not in truth:
-            continue
-        true = truth[name]
-        if np.ndim(value) == 0:
-            error = abs(value - true) / abs(true) if true else abs(value)
-            out[name] = {"value": value, "true": float(true), "relative_error": float(error)}
-        else:
-            out[name] = {"relative_error": problem.field_error(name, value, true)}
-    return out
+    """{name: {"value", "true", "relative_error"}} of what the fit recovered against the truth
+    (see :meth:`~crk.fit.example.ExampleProblem.compare`). Collective."""
+    return problem.compare(result.controls)
 
 
 def recovered_lines(problem, result):

@@ -23,6 +23,9 @@ EXAMPLES = {
                         ["scipy/results.json", "scipy/u_fit.png", "tao/fields.pvts",
                          "tao/history.png"]),
     "seed_snippets": ([], [], ["jax", "autograd", "tensorflow"], []),
+    "fit_network_cr": (["--quick", "--quiet"],
+                       [("scipy", "mu(4.24)", 0.472157, 0.03)], [],
+                       ["mu.png", "fields.pvts", "results.json"]),
 }
 
 
@@ -51,8 +54,8 @@ def test_example(name, tmp_path):
     out = run_example(name, args, str(tmp_path))
     assert f"{name} passed" in out
     for label, control, true, tolerance in expected:
-        match = re.search(rf"^{label}: recovered {control} = (\S+) \(true (\S+), error", out,
-                          re.MULTILINE)
+        match = re.search(rf"^{label}: recovered {re.escape(control)} = (\S+) \(true (\S+), "
+                          rf"error", out, re.MULTILINE)
         assert match, f"no line '{label}: recovered {control} = ...' in:\n{out}"
         value, printed_true = float(match.group(1)), float(match.group(2))
         assert printed_true == true

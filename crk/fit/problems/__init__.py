@@ -4,6 +4,7 @@ import importlib
 #: name -> (module, class name) of every problem ``crk-fit`` runs
 PROBLEMS = {
     "p_laplacian": ("crk.fit.problems.p_laplacian", "PLaplacianFit"),
+    "network_cr": ("crk.fit.problems.network_cr", "NetworkCRFit"),
 }
 
 
