@@ -127,6 +127,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=sorted(SNIPPETS), help="run one snippet")
     parser.add_argument("--output", help="(ignored: the snippets write no files)")
+    parser.add_argument("--quiet", action="store_true", help="(ignored: one line per snippet)")
     args = parser.parse_args()
     from mpi4py import MPI
     import crk
