@@ -70,29 +70,38 @@ def manufactured_source(flux_at_point, exact, dim, reaction_at_point=None):
             f = f + reaction_at_point(exact(x), jax.jacfwd(exact)(x))
         return f
 
-    batched = jax.jit(jax.vmap(f_at))
-
-    def f(x):
-        with jax.enable_x64(True):
-            return np.asarray(batched(jax.numpy.asarray(x, dtype=jax.numpy.float64)))
-    return f
+    return in_chunks(jax.jit(jax.vmap(f_at)))
 
 
 def exact_functions(exact):
     """numpy functions of x (n, dim): the exact solution (n, m) and its gradient (n, m, dim)."""
     jax = _jax()
 
-    values = jax.jit(jax.vmap(exact))
-    gradients = jax.jit(jax.vmap(jax.jacfwd(exact)))
+    return in_chunks(jax.jit(jax.vmap(exact))), in_chunks(jax.jit(jax.vmap(jax.jacfwd(exact))))
 
-    def value(x):
-        with jax.enable_x64(True):
-            return np.asarray(values(jax.numpy.asarray(x, dtype=jax.numpy.float64)))
 
-    def gradient(x):
+CHUNK = 4096
+
+
+def in_chunks(batched):
+    """A numpy function of x (n, dim) evaluating the jitted, vmapped ``batched`` on rows of x in
+    chunks of CHUNK (the last one padded by repeating a row), so it compiles for one shape
+    whatever the grid and the rank count."""
+    jax = _jax()
+
+    def evaluate(x):
+        x = np.asarray(x, dtype=np.float64)
+        n = len(x)
+        padded = np.concatenate([x, np.repeat(x[-1:], -n % CHUNK, axis=0)]) if n else x
         with jax.enable_x64(True):
-            return np.asarray(gradients(jax.numpy.asarray(x, dtype=jax.numpy.float64)))
-    return value, gradient
+            pieces = [np.asarray(batched(jax.numpy.asarray(padded[s:s + CHUNK])))
+                      for s in range(0, len(padded), CHUNK)]
+        if not pieces:     # no rows on this rank: the shape of one evaluated row
+            with jax.enable_x64(True):
+                one = np.asarray(batched(jax.numpy.zeros((CHUNK,) + x.shape[1:])))
+            return one[:0]
+        return np.concatenate(pieces)[:n]
+    return evaluate
 
 
 @pytest.fixture

@@ -73,8 +73,8 @@ def _exact(dim):
 
 
 @pytest.mark.mpi
-@pytest.mark.parametrize("dim,kind,sizes", [(2, "linear", (8, 16, 32)), (3, "linear", (4, 8)),
-                                            (2, "neo-hookean", (8, 16, 32))])
+@pytest.mark.parametrize("dim,kind,sizes", [(2, "linear", (16, 32)), (3, "linear", (4, 8)),
+                                            (2, "neo-hookean", (16, 32))])
 def test_manufactured_elasticity(PETSc, manufactured, dim, kind, sizes):
     source, functions = manufactured
     exact = _exact(dim)

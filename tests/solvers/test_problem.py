@@ -150,7 +150,7 @@ def test_memory_flat_over_repeated_solves_and_gradients(PETSc, plaplace, comm):
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * 4096 / 2 ** 20      # MiB
 
-    with crk.Tape() as tape, solvers.BoxMesh((24, 24)) as mesh, \
+    with crk.Tape() as tape, solvers.BoxMesh((12, 12)) as mesh, \
             _problem(mesh, plaplace, "mem_") as problem:
         p = crk.AdjFloat(3.0)
         u = problem.solve(p, f=1.0)

@@ -144,7 +144,7 @@ def test_backends_agree_with_jax(PETSc, plaplace, backend):
     """The same law in Autograd / TensorFlow gives JAX's solution, gradient and Hessian."""
     results = []
     with solvers.BoxMesh((8, 8)) as mesh:
-        for flux in (plaplace(2, 0.1), _backend_flux(backend)):
+        for flux in (plaplace(2, 0.1), _backend_flux(backend)):      # JAX first
             with crk.Tape() as tape, solvers.NonlinearProblem(
                     mesh, flux, symmetric=True, options_prefix="taylor_",
                     dirichlet=[solvers.DirichletBC("boundary", 0.0)]) as problem:
@@ -154,8 +154,9 @@ def test_backends_agree_with_jax(PETSc, plaplace, backend):
                 rf = crk.ReducedFunctional(J, crk.Control(p), tape=tape)
                 results.append((mesh.gather(u.value), float(rf.derivative()),
                                 float(rf.hessian(1.0))))
-                rates = crk.taylor_to_dict(rf, 2.6, 0.2)
-                assert min(rates["R2"]["Rate"]) > 2.9, rates
+                if len(results) == 2:           # (JAX's rates are tested in test_taylor)
+                    rates = crk.taylor_to_dict(rf, 2.6, 0.2)
+                    assert min(rates["R2"]["Rate"]) > 2.9, rates
     (u1, g1, h1), (u2, g2, h2) = results
     assert np.max(np.abs(u1 - u2)) < 1e-12 * np.max(np.abs(u1))
     assert g2 == pytest.approx(g1, rel=1e-10) and h2 == pytest.approx(h1, rel=1e-9)
