@@ -26,6 +26,11 @@ EXAMPLES = {
     "fit_network_cr": (["--quick", "--quiet"],
                        [("scipy", "mu(4.24)", 0.472157, 0.03)], [],
                        ["mu.png", "fields.pvts", "results.json"]),
+    "fit_hyperelastic": (["--quick", "--quiet"],
+                         [("scipy", "mu", 1.0, 0.02), ("scipy", "lam", 1.5, 0.02),
+                          ("tao", "mu", 1.0, 0.02), ("tao", "lam", 1.5, 0.02)], [],
+                         ["scipy/results.json", "scipy/sensors.png", "tao/fields.pvts",
+                          "tao/history.png"]),
 }
 
 
