@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = {
     "fit_p_laplacian": "p and the flux scale k of a p-Laplacian (2D, 2 loadings)",
     "fit_network_cr": "a JAX MLP μ(‖∇u‖²; w) of the flux q = μ ∇u (2D, 3 loadings)",
+    "fit_network_cr_tf": "the same with a Keras (TensorFlow) MLP, float64 layers",
     "fit_hyperelastic": "Neo-Hookean μ and λ of a 3D block from 9 displacement sensors and the "
                         "reaction force (Hessian actions)",
     "seed_snippets": "(CRIKit's JAX / Autograd / TensorFlow snippets, Taylor-tested)",

@@ -9,7 +9,7 @@ from crk.fit.problems import get_problem
 
 #: problem -> relative tolerance of parallel against serial (Newton and Krylov tolerances: the
 #: multigrid hierarchy depends on the split)
-PROBLEMS = {"hyperelastic": 1e-7}
+PROBLEMS = {"hyperelastic": 1e-7, "network_cr_tf": 1e-7}
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ import importlib
 PROBLEMS = {
     "p_laplacian": ("crk.fit.problems.p_laplacian", "PLaplacianFit"),
     "network_cr": ("crk.fit.problems.network_cr", "NetworkCRFit"),
+    "network_cr_tf": ("crk.fit.problems.network_cr_tf", "NetworkCRTFFit"),
     "hyperelastic": ("crk.fit.problems.hyperelastic", "HyperelasticFit"),
 }
 

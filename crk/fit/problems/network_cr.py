@@ -48,8 +48,8 @@ class NetworkCRFit(ExampleProblem):
         s = self.settings
         self.mesh = mesh = solvers.BoxMesh((s["n"], s["n"]), comm=self.comm)
         self.on_destroy(mesh.destroy)
-        self.network = _network(s["width"])
-        self.flux = _flux(self.network)
+        self.network = self.make_network(s["width"])
+        self.flux = self.make_flux(self.network)
         self.true_flux = _true_flux()
         bcs = [solvers.DirichletBC("boundary", 0.0)]
         self.problem = solvers.NonlinearProblem(mesh, self.flux, symmetric=False,
@@ -82,6 +82,14 @@ class NetworkCRFit(ExampleProblem):
         self.control_names = ["w"]
         self.start = [w0]
         self.bounds = None
+
+    def make_network(self, width):
+        """The network μ(s; w) (a JAX MLP here; the TensorFlow variant overrides it)."""
+        return _network(width)
+
+    def make_flux(self, network):
+        """The flux point map q(∇u; w) = μ(|∇u|²; w) ∇u of ``network``."""
+        return _flux(network)
 
     def truth(self):
         return {}
