@@ -25,6 +25,8 @@ EXAMPLES = {
     "fit_network_cr_tf": "the same with a Keras (TensorFlow) MLP, float64 layers",
     "fit_hyperelastic": "Neo-Hookean μ and λ of a 3D block from 9 displacement sensors and the "
                         "reaction force (Hessian actions)",
+    "transient_source_inversion": "a source field (10201 unknowns) of a nonlinear heat equation "
+                                  "from 3 observation times (Revolve, H1 regularisation, TAO)",
     "seed_snippets": "(CRIKit's JAX / Autograd / TensorFlow snippets, Taylor-tested)",
 }
 

@@ -14,7 +14,8 @@ RANKS = 2
 TIMEOUT = 600
 
 #: script -> its tiny-size arguments; (label, name, true value, relative tolerance) of the
-#: "LABEL: recovered NAME = X (true Y, ...)" lines it must print; labels of "LABEL: ... Taylor
+#: "LABEL: recovered NAME = X (true Y, ...)" lines it must print (true value None: a field's
+#: "LABEL: recovered NAME: relative l2 error E" line, E <= tolerance); labels of "LABEL: ... Taylor
 #: rate R" lines (R >= 1.8); files it must write
 EXAMPLES = {
     "fit_p_laplacian": (["--quick", "--quiet"],
@@ -29,6 +30,8 @@ EXAMPLES = {
     "fit_network_cr_tf": (["--quick", "--quiet"],
                           [("scipy", "mu(4.24)", 0.472157, 0.03)], [],
                           ["mu.png", "fields.pvts", "results.json"]),
+    "transient_source_inversion": (["--quick", "--quiet"], [("tao", "f", None, 0.2)], [],
+                                   ["f_fit.png", "f_true.png", "fields.pvts", "results.json"]),
     "fit_hyperelastic": (["--quick", "--quiet"],
                          [("scipy", "mu", 1.0, 0.02), ("scipy", "lam", 1.5, 0.02),
                           ("tao", "mu", 1.0, 0.02), ("tao", "lam", 1.5, 0.02)], [],
@@ -62,6 +65,12 @@ def test_example(name, tmp_path):
     out = run_example(name, args, str(tmp_path))
     assert f"{name} passed" in out
     for label, control, true, tolerance in expected:
+        if true is None:
+            match = re.search(rf"^{label}: recovered {re.escape(control)}: relative l2 error "
+                              rf"(\S+) ", out, re.MULTILINE)
+            assert match and float(match.group(1)) <= tolerance, \
+                f"{label}: no {control} error <= {tolerance} in:\n{out}"
+            continue
         match = re.search(rf"^{label}: recovered {re.escape(control)} = (\S+) \(true (\S+), "
                           rf"error", out, re.MULTILINE)
         assert match, f"no line '{label}: recovered {control} = ...' in:\n{out}"

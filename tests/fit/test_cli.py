@@ -82,7 +82,7 @@ def test_flags_alone(comm):
     ('petsc_options = 3', {}, "fit.toml: petsc_options: expected a string of PETSc options"),
     ('parameters = 3', {}, "fit.toml: parameters: expected a table"),
     ('problem = "heat"', {}, "unknown problem 'heat'; crk-fit runs hyperelastic, network_cr, "
-                              "network_cr_tf, p_laplacian"),
+                              "network_cr_tf, p_laplacian, transient_source"),
     ('', {"optimizer": "x"}, "--optimizer: expected one of scipy, tao, got 'x'"),
     ('', {"parameters": {"p_true": "three"}}, "--p-true: expected a finite number, got "
                                               "'three'"),

@@ -9,7 +9,7 @@ from crk.fit.problems import get_problem
 
 #: problem -> relative tolerance of parallel against serial (Newton and Krylov tolerances: the
 #: multigrid hierarchy depends on the split)
-PROBLEMS = {"hyperelastic": 1e-7, "network_cr_tf": 1e-7}
+PROBLEMS = {"hyperelastic": 1e-7, "network_cr_tf": 1e-7, "transient_source": 1e-7}
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +21,14 @@ def PETSc():
 
 def _direction(problem, value, k):
     """A direction for one control: a number, a smooth field of the owned coordinates (the same
-    global field on every split) or a fixed random vector of a replicated array."""
+    global field on every split, the size of a source) or a fixed random vector of a
+    replicated array."""
     if np.ndim(value) == 0:
         return 0.1 * (k + 1) * float(value)
     value = np.asarray(value)
     if getattr(problem, "field_controls", ()) and k in problem.field_controls:
         x = problem.mesh.coordinates()
-        return np.cos(3.0 * x[:, 0]) * np.sin(2.0 * x[:, 1] + 0.5)
+        return 30.0 * np.cos(3.0 * x[:, 0]) * np.sin(2.0 * x[:, 1] + 0.5)
     return np.random.default_rng(k).uniform(-0.5, 0.5, value.shape)
 
 
@@ -68,5 +69,13 @@ def test_problem_derivatives_equal_serial_and_pass_taylor(PETSc, comm, assert_re
                 np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.max(np.abs(b)),
                                            err_msg=f"{name}: {kind} of control {k}")
         rates = crk.taylor_to_dict(problem.rf, list(problem.start), h)
-        assert min(rates["R1"]["Rate"]) > 1.9, rates
-        assert min(rates["R2"]["Rate"]) > 2.9, rates
+        assert _least_rate(rates["R1"]) > 1.9, rates
+        assert _least_rate(rates["R2"]) > 2.9, rates
+
+
+def _least_rate(remainders):
+    """The least Taylor rate among steps whose remainder stays above the round-off floor of
+    the Newton and Krylov tolerances (10⁻⁷ of the first remainder)."""
+    residuals, rates = remainders["Residual"], remainders["Rate"]
+    floor = 1e-7 * residuals[0]
+    return min(rate for k, rate in enumerate(rates) if residuals[k + 1] > floor)

@@ -7,6 +7,7 @@ PROBLEMS = {
     "network_cr": ("crk.fit.problems.network_cr", "NetworkCRFit"),
     "network_cr_tf": ("crk.fit.problems.network_cr_tf", "NetworkCRTFFit"),
     "hyperelastic": ("crk.fit.problems.hyperelastic", "HyperelasticFit"),
+    "transient_source": ("crk.fit.problems.transient_source", "TransientSourceFit"),
 }
 
 
