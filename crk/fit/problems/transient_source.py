@@ -52,7 +52,7 @@ class TransientSourceFit(ExampleProblem):
     quick = {"n": 24, "steps": 4, "observed_steps": [2.0, 4.0], "snapshots": 2}
     scipy = {"method": "L-BFGS-B", "tol": None,
              "options": {"maxiter": 100, "ftol": 1e-12, "gtol": 1e-8}}
-    tao = {"type": "bqnls", "gatol": None, "grtol": 1e-9, "gttol": 1e-2,
+    tao = {"type": "bqnls", "gatol": None, "grtol": 1e-9, "gttol": 1e-3,
            "max_iterations": 60, "petsc_options": {}}
 
     def build(self):
