@@ -1,5 +1,6 @@
 # crk developer entry points (see README.md, "Set-up"):
-#   make demo    install everything into .venv, then run scripts/demo.py under mpirun -n 2
+#   make demo    install everything into .venv, then fit the p-Laplacian example with crk-fit
+#                under mpirun -n 2 (outputs in fit-output/p_laplacian)
 #   make test    install everything, then the serial suite and the MPI suite on 2 and 3 ranks
 #   make install only the install (idempotent; seconds when already done)
 
@@ -82,12 +83,15 @@ test-mpi2: install
 test-mpi3: install
 	$(call mpi_suite,3)
 
+# `python -m crk.fit` is the crk-fit console script; it works before pip has (re)made
+# .venv/bin/crk-fit.
+DEMO_OUTPUT ?= fit-output/p_laplacian
 demo: install
-	$(TIMEOUT) $(DEMO_TIMEOUT) $(MPIRUN) -n 2 $(VPY) scripts/demo.py
+	$(TIMEOUT) $(DEMO_TIMEOUT) $(MPIRUN) -n 2 $(VPY) -m crk.fit p_laplacian --output $(DEMO_OUTPUT)
 
 # Build and test outputs; keeps .venv (the PETSc build is slow to redo).
 clean:
-	rm -rf build dist *.egg-info .pytest_cache $(CI_OUT) scripts/out
+	rm -rf build dist *.egg-info .pytest_cache $(CI_OUT) scripts/out fit-output examples/output
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.bench.json' \) -print0 \
 	    | xargs -0 rm -rf
 
