@@ -8,6 +8,7 @@ command) are the figures to read, not the seconds.
 
 Usage:
     python scripts/bench_all.py [--only tape pointwise ...] [--quick] [--output BENCHMARKS.md]
+        [--args "solvers=--case plaplace --n 256" ...]
 
 ``--quick`` runs every script at a small size (a smoke run of this script and of the
 benchmarks: its figures are not the ones the targets are about).
@@ -17,6 +18,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -192,12 +194,13 @@ BENCHMARKS = {
 }
 
 
-def run(name, quick, timeout):
-    """Run one benchmark; returns (command line, seconds, return code, stdout, figures)."""
+def run(name, quick, timeout, extra=()):
+    """Run one benchmark (``extra``: more arguments for its script); returns (command line,
+    seconds, return code, stdout, figures)."""
     command, quick_args, _ = BENCHMARKS[name]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "figures.json")
-        cmd = command + (quick_args if quick else []) + ["--json", out]
+        cmd = command + (quick_args if quick else []) + list(extra) + ["--json", out]
         start = time.perf_counter()
         try:
             done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
@@ -256,12 +259,23 @@ def main():
     parser.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"))
     parser.add_argument("--timeout", type=float, default=7200.0,
                         help="seconds allowed to each benchmark")
+    parser.add_argument("--args", nargs="+", default=[], metavar="NAME=ARGS",
+                        help="more arguments for one benchmark's script, e.g. "
+                             "solvers='--case plaplace --n 256'")
     args = parser.parse_args()
+    extra = {}
+    for item in args.args:
+        name, sep, rest = item.partition("=")
+        if not sep or name not in BENCHMARKS:
+            parser.error(f"--args: expected NAME=ARGS with NAME one of {list(BENCHMARKS)}, "
+                         f"got {item!r}")
+        extra[name] = shlex.split(rest)
     results, failed = {}, []
     for name in args.only:
         load = _load()
         print(f"[bench_all] {name} ...", flush=True)
-        cmd, seconds, code, text, figures = run(name, args.quick, args.timeout)
+        cmd, seconds, code, text, figures = run(name, args.quick, args.timeout,
+                                                 extra.get(name, ()))
         print(f"[bench_all] {name}: {'ok' if figures is not None else 'FAILED'} "
               f"({seconds:.0f} s)", flush=True)
         results[name] = (cmd, seconds, code, text, figures, load)
