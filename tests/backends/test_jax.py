@@ -367,7 +367,7 @@ def test_programs_compile_with_crk_compiler_options():
 
     opts = compiler_options()
     assert opts is None or opts == PROGRAM_OPTIONS
-    g = onp.random.default_rng(0).random((64, 2))
+    g = onp.random.default_rng(0).random((4096, 2))   # (XLA fuses by YNN from ~4096 points)
     with float64():
         program = Kernels(flux, True, collections.Counter()).forward()
         out = onp.asarray(program((g,)))
