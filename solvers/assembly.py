@@ -146,9 +146,9 @@ class Assembler:
 
     def matrix_values(self, u_grid, coefs, stencil, scale=1.0):
         """Add scale · A'(u) to ``stencil`` (the node-stencil layout of
-        :class:`JacobianPattern`: ghosted grid, then row and column component, then the
-        3^dim neighbour offset): element matrices are computed for a slab of elements at a
-        time and summed into the stencil with one strided add per pair of corners."""
+        :class:`JacobianPattern`: the 3^dim neighbour offset, row and column component, then
+        the ghosted grid): element matrices are computed for a slab of elements at a time and
+        summed into the stencil with one add of grid rows per pair of corners."""
         el, law, nq, m, d = self.element, self.law, self.element.nq, self.m, self.dim
         start, inside = time.perf_counter(), self.timers["point map"]
         pairs = stencil_pairs(d)
@@ -166,13 +166,18 @@ class Assembler:
                                                                   inside)
 
     def _add_to_stencil(self, stencil, K, pairs, rows):
-        """stencil[node of corner a, :, :, offset(a, b)] += K[e, :, :, a, b] for all a, b."""
+        """stencil[offset(a, b), :, :, node of corner a] += K[e, :, :, a, b] for all a, b.
+
+        K (E, m, m, nb, nb) is laid out once with the elements last, so every add runs over
+        contiguous rows of elements and of grid nodes."""
         box = self.box
         shape = tuple(reversed(box.shape)) if rows is None else \
             (rows[1] - rows[0],) + tuple(reversed(box.shape[:-1]))
+        m = K.shape[1]
+        Kt = np.ascontiguousarray(np.moveaxis(K, 0, -1))          # (m, m, nb, nb, E)
         for a, b, offset in pairs:
-            view = stencil[box._slices(a, rows)]
-            view[..., offset] += K[:, :, :, a, b].reshape(shape + K.shape[1:3])
+            view = stencil[(offset, slice(None), slice(None)) + box._slices(a, rows)]
+            view += Kt[:, :, a, b].reshape((m, m) + shape)
 
     def add_tangent(self, u_grid, coefs, du_grid, dcoefs, out, scale=1.0):
         """out += scale · dA(u)[δu, δcoefficients]; ``du_grid`` None for a zero δu, entries of
@@ -349,8 +354,9 @@ class JacobianPattern:
     """The Jacobian's sparsity as a COO pattern, made once per problem, and its buffers.
 
     Q1 couples each node with its 3^dim grid neighbours, so the Jacobian is gathered in a
-    node-stencil array ``stencil`` of shape ghosted grid + (m, m, 3^dim) (row component,
-    column component, neighbour offset): element matrices are summed into it by strided adds,
+    node-stencil array ``stencil`` of shape (3^dim, m, m) + ghosted grid (neighbour offset, row
+    component, column component, node): element matrices are summed into it by adds of grid
+    rows,
     and the pattern's entries are the stencil entries some owned element touches, each once
     (rows of ghost nodes included: PETSc sends them to their owners). Then one diagonal entry
     per owned constrained (Dirichlet) dof. Constrained rows and columns are zero with 1 on the
@@ -375,13 +381,14 @@ class JacobianPattern:
         neighbour = node + deltas[offset] @ strides
         numbers = np.asarray(node_numbers).astype(np.int64)
         comp = np.arange(m)
-        # entry order = the stencil's memory order: (node, c1, c2, offset)
+        # entry order = the stencil's memory order: (offset, c1, c2, node)
+        n_nodes = int(np.prod(grid))
         shape = (len(node), m, m)
         rows = np.broadcast_to(numbers[node][:, None, None] * m + comp[None, :, None], shape)
         cols = np.broadcast_to(numbers[neighbour][:, None, None] * m + comp[None, None, :],
                                shape)
-        flat = ((node[:, None, None] * m + comp[None, :, None]) * m + comp[None, None, :]) * S \
-            + offset[:, None, None]
+        flat = ((offset[:, None, None] * m + comp[None, :, None]) * m + comp[None, None, :]) \
+            * n_nodes + node[:, None, None]
         order = np.argsort(flat.reshape(-1), kind="stable")
         self.take = flat.reshape(-1)[order]
         rows = rows.reshape(-1)[order]
@@ -393,7 +400,7 @@ class JacobianPattern:
         diag = first_dof + np.flatnonzero(np.asarray(constrained_owned).reshape(-1))
         self.rows = np.concatenate([rows, diag]).astype(index_dtype)
         self.cols = np.concatenate([cols, diag]).astype(index_dtype)
-        self.stencil = np.zeros(grid + (m, m, S))
+        self.stencil = np.zeros((S, m, m) + grid)
         self.n_entries = len(self.take)
         self.values = np.zeros(self.n_entries + len(diag))
         self.values[self.n_entries:] = 1.0

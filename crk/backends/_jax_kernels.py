@@ -7,7 +7,8 @@
   pointwise call is padded to a bucket size, the same on every rank, so all ranks compile and
   run the same programs and a new point count rarely means a new compilation.
 * :class:`Kernels`: the forward and derivative programs of one function and call signature,
-  built (and compiled) once and shared by every call and block.
+  built (and compiled) once and shared by every call and block, with the per-program compiler
+  options of :func:`compiler_options`.
 
 Importing this module does not import JAX.
 """
@@ -85,6 +86,29 @@ def pad_points(a, size, zeros=False):
 
 
 # -- compiled programs -------------------------------------------------------------------------
+#: XLA options for crk's programs. XLA:CPU's YNNPACK fusion turns the small per-point
+#: reductions of point maps (|g|² over 2 or 3 components) into library calls that are several
+#: times slower than XLA's own loops: on the 2D p-Laplacian flux it made the forward program
+#: ~1.5-4x and the batched Jacobian program ~5x slower. Passed per compilation (``jax.jit``'s
+#: ``compiler_options``), so no global XLA setting changes.
+PROGRAM_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+_program_options = []
+
+
+def compiler_options():
+    """:data:`PROGRAM_OPTIONS` if this jaxlib knows them (checked once by compiling a trivial
+    program), else None. Not collective."""
+    if not _program_options:
+        jax = import_jax()
+        try:
+            jax.jit(lambda x: x + 1, compiler_options=PROGRAM_OPTIONS).lower(
+                np.zeros(1, np.float32)).compile()
+            _program_options.append(dict(PROGRAM_OPTIONS))
+        except Exception:       # an older/newer XLA without the option: its defaults
+            _program_options.append(None)
+    return _program_options[0]
+
+
 def with_differentiated(fn, xs, diff_pos):
     """``fn`` as a function of the leaves at ``diff_pos`` only (the others fixed to ``xs``)."""
     def g(*diff):
@@ -119,7 +143,8 @@ class Kernels:
             def counted(*a):
                 counts[kind] += 1
                 return body(*a)
-            program = import_jax().jit(counted) if self.use_jit else counted
+            program = import_jax().jit(counted, compiler_options=compiler_options()) \
+                if self.use_jit else counted
             self._programs[key] = program
         return program
 

@@ -1,5 +1,6 @@
 """crk.overload_jax: one block per call, four derivative kinds, float64 without a global flag,
 residual reuse or rematerialisation, compiled-program reuse, nested transforms, pointwise + MPI."""
+import collections
 import gc
 import os
 import subprocess
@@ -353,6 +354,29 @@ def test_distributed_argument_needs_pointwise(comm):
 
 
 # -- pointwise functions: padding to buckets ------------------------------------------------------
+def test_programs_compile_with_crk_compiler_options():
+    """crk's programs are compiled with PROGRAM_OPTIONS where this jaxlib knows them: the
+    per-point reduction of a flux then compiles to XLA's own loops, not YNN library calls, and
+    gives the same values."""
+    from crk.backends._jax_kernels import PROGRAM_OPTIONS, Kernels, compiler_options, float64
+
+    def flux(xs):
+        g, = xs
+        s = 0.01 + jnp.sum(g * g, axis=1)
+        return s[:, None] * g
+
+    opts = compiler_options()
+    assert opts is None or opts == PROGRAM_OPTIONS
+    g = onp.random.default_rng(0).random((4096, 2))   # (XLA fuses by YNN from ~4096 points)
+    with float64():
+        program = Kernels(flux, True, collections.Counter()).forward()
+        out = onp.asarray(program((g,)))
+        if opts is not None:
+            text = program.lower((g,)).compile().as_text()
+            assert "ynn" not in text.lower(), text
+    onp.testing.assert_allclose(out, (0.01 + (g * g).sum(1))[:, None] * g, rtol=1e-15)
+
+
 def test_bucket_sizes():
     assert [bucket_size(n) for n in (0, 1, 8, 9, 13, 15, 16, 17, 100, 1000)] == \
         [8, 8, 8, 9, 13, 15, 16, 18, 104, 1024]
