@@ -12,6 +12,8 @@ classes (autograd's way: the core names no value type, the types register with t
 * the converters of :func:`create_overloaded_object` (:func:`register_overloaded_type`), for
   wrapping a user's plain value; backends may register their own.
 """
+import numpy as np
+
 from .block_variable import BlockVariable
 
 _converters = []   # (type, converter) pairs, consulted in order by create_overloaded_object
@@ -88,6 +90,18 @@ class OverloadedType:
 def plain_value(value):
     """The plain value of a crk value (what the tape holds); any other value unchanged."""
     return value._ad_create_checkpoint() if isinstance(value, OverloadedType) else value
+
+
+def plain_of_shape(value, shape, scalar, what):
+    """The plain value of ``value`` as an output weight or direction: a float if ``scalar``,
+    else a float64 array of ``shape`` (a ValueError naming ``what`` otherwise). Not collective."""
+    value = plain_value(value)
+    if scalar:
+        return float(value)
+    value = np.asarray(value, dtype=np.float64)
+    if value.shape != shape:
+        raise ValueError(f"{what}: expected shape {shape}, got {value.shape}")
+    return value
 
 
 def register_overloaded_type(python_type, converter):

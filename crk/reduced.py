@@ -16,7 +16,7 @@ import numpy as np
 
 from .control import Control
 from .enlist import Enlist
-from .overloaded_type import OverloadedType, plain_value
+from .overloaded_type import OverloadedType, plain_of_shape
 from .parallel.collective import agree, allgather, sum_over_ranks
 from .sweeps import KeepAllExecutor, Plan, sweep_comm
 from .tape import get_working_tape, stop_annotating
@@ -135,19 +135,10 @@ class ReducedFunction:
             if len(vals) != len(self.outputs):
                 raise ValueError(f"{type(self).__name__}: {what} has {len(vals)} entries but "
                                  f"there are {len(self.outputs)} outputs")
-            plain = []
-            for k, (v, shape, scalar) in enumerate(zip(vals, self._output_shapes,
-                                                       self._output_scalar)):
-                v = plain_value(v)
-                if scalar:
-                    v = float(v)
-                else:
-                    v = np.asarray(v, dtype=np.float64)
-                    if v.shape != shape:
-                        raise ValueError(f"{type(self).__name__}: {what} for output {k}: "
-                                         f"expected shape {shape}, got {v.shape}")
-                plain.append(v)
-            return plain
+            return [plain_of_shape(v, shape, scalar,
+                                   f"{type(self).__name__}: {what} for output {k}")
+                    for k, (v, shape, scalar) in enumerate(zip(vals, self._output_shapes,
+                                                               self._output_scalar))]
         return self._check(check)
 
     def _zero_output(self, k):

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from .enlist import Enlist
-from .overloaded_type import plain_value
+from .overloaded_type import plain_of_shape, plain_value
 from .parallel.collective import agree, sum_over_ranks
 
 DEFAULT_EPSILONS = tuple(0.01 / 2 ** i for i in range(5))
@@ -161,18 +161,8 @@ class _OutputSpace:
         if len(vals) != len(self.shapes):
             raise ValueError(f"{what} has {len(vals)} entries but there are "
                              f"{len(self.shapes)} outputs")
-        out = []
-        for k, (v, shape, scalar) in enumerate(zip(vals, self.shapes, self.scalar)):
-            v = plain_value(v)
-            if scalar:
-                out.append(float(v))
-                continue
-            v = np.asarray(v, dtype=np.float64)
-            if v.shape != shape:
-                raise ValueError(f"{what} for output {k}: expected shape {shape}, got "
-                                 f"{v.shape}")
-            out.append(v)
-        return out
+        return [plain_of_shape(v, shape, scalar, f"{what} for output {k}")
+                for k, (v, shape, scalar) in enumerate(zip(vals, self.shapes, self.scalar))]
 
 
 def convergence_rates(residuals, epsilons):
