@@ -24,25 +24,9 @@ import keras  # noqa: E402  (installed with TensorFlow)
 import crk  # noqa: E402
 from crk.tensorflow import (get_params_feed_dict, model_params, overload_tf,  # noqa: E402
                             run_tensorflow_graph, set_model_params)
+from taylor_checks import R1_RATE, R2_RATE, assert_taylor, directions, plain  # noqa: E402
 
 v1 = tf.compat.v1
-R1_RATE, R2_RATE = 1.9, 2.9
-
-
-def plain(value):
-    return np.asarray(value._ad_create_checkpoint() if hasattr(value, "_ad_create_checkpoint")
-                      else value, dtype=np.float64)
-
-
-def assert_taylor(d, r1=R1_RATE, r2=R2_RATE):
-    assert min(d["R1"]["Rate"]) >= r1, d["R1"]
-    assert min(d["R2"]["Rate"]) >= r2, d["R2"]
-
-
-def directions(values, seed, scale=1.0):
-    rng = np.random.default_rng(seed)
-    return [scale * rng.standard_normal(np.shape(plain(v))) if np.ndim(plain(v))
-            else float(scale * rng.standard_normal()) for v in values]
 
 
 # -- CRIKit's example -----------------------------------------------------------------------------

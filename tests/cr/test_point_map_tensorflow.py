@@ -14,24 +14,7 @@ tf = pytest.importorskip("tensorflow")
 
 import crk  # noqa: E402
 from crk.cr.tensorflow import TFPointMap, point_map  # noqa: E402
-
-R1_RATE, R2_RATE = 1.9, 2.9
-
-
-def plain(value):
-    return np.asarray(value._ad_create_checkpoint() if hasattr(value, "_ad_create_checkpoint")
-                      else value, dtype=np.float64)
-
-
-def assert_taylor(d, r1=R1_RATE, r2=R2_RATE):
-    assert min(d["R1"]["Rate"]) >= r1, d["R1"]
-    assert min(d["R2"]["Rate"]) >= r2, d["R2"]
-
-
-def directions(values, seed, scale=1.0):
-    rng = np.random.default_rng(seed)
-    return [scale * rng.standard_normal(np.shape(plain(v))) if np.ndim(plain(v))
-            else float(scale * rng.standard_normal()) for v in values]
+from taylor_checks import R1_RATE, assert_taylor, directions, plain  # noqa: E402
 
 
 def p_laplacian(u, g, p):
