@@ -173,6 +173,40 @@ class ExampleProblem:
                                             np.vdot(true, true)], dtype=float), self.comm)
         return float(np.sqrt(num / den)) if den > 0 else float(np.sqrt(num))
 
+    def make_mesh_and_problem(self, cells, law, problem_class=None, upper=None, **options):
+        """Make ``self.mesh``, a ``solvers.BoxMesh`` of ``cells`` over [0, ``upper``] (default
+        the unit box) on the problem's communicator, and ``self.problem``,
+        ``problem_class(mesh, law, **options)`` (default ``solvers.NonlinearProblem``); both are
+        freed by :meth:`destroy`. Returns (mesh, problem). Collective."""
+        import solvers
+        problem_class = problem_class or solvers.NonlinearProblem
+        self.mesh = solvers.BoxMesh(cells, upper=upper, comm=self.comm)
+        self.on_destroy(self.mesh.destroy)
+        self.problem = problem_class(self.mesh, law, **options)
+        self.on_destroy(self.problem.destroy)
+        return self.mesh, self.problem
+
+    def with_noise(self, u, rng):
+        """``u`` (this rank's owned nodal values) plus Gaussian noise of standard deviation
+        ``settings["noise"]`` × max |u| (over all ranks), drawn for every node of the mesh in
+        its natural order from ``rng``, so every rank count sees the same data. Collective."""
+        from ..parallel import max_over_ranks
+        scale = max_over_ranks(float(np.max(np.abs(u), initial=0.0)), self.comm)
+        noise = self.settings["noise"] * scale * rng.standard_normal(self.mesh.total_nodes)
+        return u + self.mesh.owned_from_natural(noise)
+
+    def loadings_misfit(self, coefficients, loads, data):
+        """Σ over the loadings of ∫ (u − d)² dx / ∫ d² dx, where u solves ``self.problem``
+        with ``coefficients`` and source f (Newton from d) for each f, d of ``loads``,
+        ``data``: recorded when a coefficient is a crk value. Collective."""
+        import solvers
+        J = 0.0
+        for f, d in zip(loads, data):
+            u = self.problem.solve(*coefficients, f=f, initial_guess=d)
+            J = J + solvers.l2_misfit(self.mesh, u, d) / float(
+                solvers.l2_norm_squared(self.mesh, d))
+        return J
+
     def on_destroy(self, destroy):
         """Register ``destroy`` (a PETSc-owning object's method) to run, last first, in
         :meth:`destroy`."""

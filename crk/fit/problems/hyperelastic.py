@@ -55,14 +55,11 @@ class HyperelasticFit(ExampleProblem):
 
         s = self.settings
         n = s["n"]
-        self.mesh = mesh = solvers.BoxMesh((2 * n, n, n), upper=UPPER, comm=self.comm)
-        self.on_destroy(mesh.destroy)
         bcs = [solvers.DirichletBC("xmin", 0.0),
                solvers.DirichletBC("xmax", s["stretch"], components=0)]
-        self.problem = problem = solvers.NonlinearProblem(
-            mesh, neo_hookean_energy(), state=("grad_u",), energy=True, dirichlet=bcs,
-            options_prefix="nh_")
-        self.on_destroy(problem.destroy)
+        mesh, problem = self.make_mesh_and_problem(
+            (2 * n, n, n), neo_hookean_energy(), upper=UPPER, state=("grad_u",), energy=True,
+            dirichlet=bcs, options_prefix="nh_")
         self.sensors = solvers.Sensors(mesh, sensor_points())
 
         with stop_annotating():

@@ -46,27 +46,21 @@ class NetworkCRFit(ExampleProblem):
         import solvers
 
         s = self.settings
-        self.mesh = mesh = solvers.BoxMesh((s["n"], s["n"]), comm=self.comm)
-        self.on_destroy(mesh.destroy)
         self.network = self.make_network(s["width"])
         self.flux = self.make_flux(self.network)
         self.true_flux = _true_flux()
         bcs = [solvers.DirichletBC("boundary", 0.0)]
-        self.problem = solvers.NonlinearProblem(mesh, self.flux, symmetric=False,
-                                                dirichlet=bcs, options_prefix="net_")
-        self.on_destroy(self.problem.destroy)
+        mesh, _ = self.make_mesh_and_problem((s["n"], s["n"]), self.flux, symmetric=False,
+                                             dirichlet=bcs, options_prefix="net_")
         truth_problem = solvers.NonlinearProblem(mesh, self.true_flux, symmetric=False,
                                                  dirichlet=bcs, options_prefix="net_true_")
         self.loads = list(s["loads"])
         rng = np.random.default_rng(s["seed"])
-        natural = mesh.natural_indices()
         self.data, s_max = [], 0.0
         with stop_annotating():
             for f in self.loads:
                 u = np.asarray(truth_problem.solve(f=f).value)
-                scale = max_over_ranks(float(np.max(np.abs(u), initial=0.0)), self.comm)
-                noise = s["noise"] * scale * rng.standard_normal(mesh.total_nodes)
-                self.data.append(u + noise[natural])
+                self.data.append(self.with_noise(u, rng))
                 g = np.asarray(solvers.gradient_at_points(u, mesh))
                 s_max = max(s_max, float(np.max(np.sum(g * g, axis=1), initial=0.0)))
         truth_problem.destroy()
@@ -74,10 +68,7 @@ class NetworkCRFit(ExampleProblem):
 
         w0 = self.network.initial(rng)
         w = array(w0)
-        J = 0.0
-        for f, d in zip(self.loads, self.data):
-            u = self.problem.solve(w, f=f, initial_guess=d)
-            J = J + solvers.l2_misfit(mesh, u, d) / float(solvers.l2_norm_squared(mesh, d))
+        J = self.loadings_misfit((w,), self.loads, self.data)
         self.rf = ReducedFunctional(J, [Control(w)])
         self.control_names = ["w"]
         self.start = [w0]
@@ -142,15 +133,20 @@ class _network:
         self.shapes = [(1, width), (width,), (width, width), (width,), (width, 1), (1,)]
         self.size = int(sum(np.prod(sh) for sh in self.shapes))
 
-    def apply(self, s, w):
-        import jax.numpy as jnp
-        import jax
+    def unflatten(self, w, reshape):
+        """The layers' weights (kernel, bias per layer, shapes :attr:`shapes`) of the flat
+        vector ``w``, each made by ``reshape(piece, shape)`` (the backend's reshape)."""
         parts, k = [], 0
         for sh in self.shapes:
             n = int(np.prod(sh))
-            parts.append(jnp.reshape(w[k:k + n], sh))
+            parts.append(reshape(w[k:k + n], sh))
             k += n
-        W1, b1, W2, b2, W3, b3 = parts
+        return parts
+
+    def apply(self, s, w):
+        import jax.numpy as jnp
+        import jax
+        W1, b1, W2, b2, W3, b3 = self.unflatten(w, jnp.reshape)
         z = jnp.tanh(s[:, None] @ W1 + b1)
         z = jnp.tanh(z @ W2 + b2)
         return jax.nn.softplus(z @ W3 + b3)[:, 0] + 1e-3

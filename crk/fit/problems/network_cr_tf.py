@@ -46,12 +46,7 @@ class KerasNetwork(_network):
     def apply(self, s, w):
         """μ at the invariants ``s`` (n,) for the flat weights ``w``: TensorFlow tensors."""
         import tensorflow as tf
-        parts, k = [], 0
-        for sh in self.shapes:
-            n = int(np.prod(sh))
-            parts.append(tf.reshape(w[k:k + n], sh))
-            k += n
-        out, _ = self.model.stateless_call(parts, [], s[:, None])
+        out, _ = self.model.stateless_call(self.unflatten(w, tf.reshape), [], s[:, None])
         return out[:, 0] + 1e-3
 
     def mu(self, s, w):

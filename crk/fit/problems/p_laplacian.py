@@ -13,7 +13,6 @@ import numpy as np
 
 from ...adjfloat import AdjFloat
 from ...control import Control
-from ...parallel import max_over_ranks
 from ...reduced import ReducedFunctional
 from ...tape import stop_annotating
 from ..example import ExampleProblem, Parameter
@@ -42,12 +41,9 @@ class PLaplacianFit(ExampleProblem):
         import solvers
 
         s = self.settings
-        self.mesh = mesh = solvers.BoxMesh((s["n"], s["n"]), comm=self.comm)
-        self.on_destroy(mesh.destroy)
-        self.problem = problem = solvers.NonlinearProblem(
-            mesh, _flux(s["epsilon"]), symmetric=True,
+        mesh, problem = self.make_mesh_and_problem(
+            (s["n"], s["n"]), _flux(s["epsilon"]), symmetric=True,
             dirichlet=[solvers.DirichletBC("boundary", 0.0)], options_prefix="plap_")
-        self.on_destroy(problem.destroy)
         self.loads = list(s["loads"])
 
         with stop_annotating():
@@ -55,18 +51,11 @@ class PLaplacianFit(ExampleProblem):
                                               AdjFloat(s["k_true"]), f=f).value)
                      for f in self.loads]
         rng = np.random.default_rng(s["seed"])
-        natural = mesh.natural_indices()
-        self.exact, self.data = exact, []
-        for u in exact:
-            scale = max_over_ranks(float(np.max(np.abs(u), initial=0.0)), self.comm)
-            noise = s["noise"] * scale * rng.standard_normal(mesh.total_nodes)
-            self.data.append(u + noise[natural])
+        self.exact = exact
+        self.data = [self.with_noise(u, rng) for u in exact]
 
         p, k = AdjFloat(s["p_start"]), AdjFloat(s["k_start"])
-        J = 0.0
-        for f, d in zip(self.loads, self.data):
-            u = problem.solve(p, k, f=f, initial_guess=d)   # Newton from the data
-            J = J + solvers.l2_misfit(mesh, u, d) / float(solvers.l2_norm_squared(mesh, d))
+        J = self.loadings_misfit((p, k), self.loads, self.data)
         self.rf = ReducedFunctional(J, [Control(p), Control(k)])
         self.control_names = ["p", "k"]
         self.start = [s["p_start"], s["k_start"]]

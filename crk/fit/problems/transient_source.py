@@ -21,7 +21,6 @@ import numpy as np
 from ...checkpointing import Revolve
 from ...control import Control
 from ...overloaded_type import plain_value
-from ...parallel import max_over_ranks
 from ...reduced import ReducedFunctional
 from ...tape import Tape, stop_annotating
 from ..example import ExampleProblem, Parameter
@@ -65,22 +64,16 @@ class TransientSourceFit(ExampleProblem):
             raise ValueError(f"transient_source: parameter 'observed_steps' must list steps in "
                              f"1 .. {steps}, got {s['observed_steps']}")
         self.observed_steps = observed
-        self.mesh = mesh = solvers.BoxMesh((s["n"], s["n"]), comm=self.comm)
-        self.on_destroy(mesh.destroy)
-        self.problem = problem = solvers.TransientProblem(
-            mesh, nonlinear_flux(), dt=s["dt"], state=("u", "grad_u"), symmetric=False,
+        mesh, problem = self.make_mesh_and_problem(
+            (s["n"], s["n"]), nonlinear_flux(), problem_class=solvers.TransientProblem,
+            dt=s["dt"], state=("u", "grad_u"), symmetric=False,
             dirichlet=[solvers.DirichletBC("boundary", 0.0)], options_prefix="heat_")
-        self.on_destroy(problem.destroy)
         self.f_true = true_source(mesh.coordinates())
         with stop_annotating():
             exact = self.run(self.f_true)
         rng = np.random.default_rng(s["seed"])
-        natural = mesh.natural_indices()
-        self.exact, self.data = exact, {}
-        for k in observed:
-            scale = max_over_ranks(float(np.max(np.abs(exact[k]), initial=0.0)), self.comm)
-            noise = s["noise"] * scale * rng.standard_normal(mesh.total_nodes)
-            self.data[k] = exact[k] + noise[natural]
+        self.exact = exact
+        self.data = {k: self.with_noise(exact[k], rng) for k in observed}
         scale = float(sum(solvers.l2_norm_squared(mesh, d) for d in self.data.values()))
 
         self.tape = Tape(checkpointing=Revolve(n_steps=steps, snapshots=s["snapshots"]))
