@@ -184,7 +184,7 @@ def execute(config, comm=None, say=None):
     :class:`~crk.optimize.OptimizationResult` and {control: recovered versus true}.
     ``say``: prints rank 0's report lines (default: print on rank 0). Collective."""
     from ..parallel.comm import resolve_comm
-    from .run import comparison, fit, recovered_lines, summary_line, write_outputs
+    from .run import comparison, fit, recovered_lines, report_outcome, write_outputs
     from solvers.petsc import import_petsc
 
     comm = resolve_comm(comm)
@@ -202,7 +202,7 @@ def execute(config, comm=None, say=None):
                      quiet=config.quiet)
         compared = comparison(problem, result)
         write_outputs(problem, result, config.output, config=config.as_dict())
-        say(summary_line(result))
+        report_outcome(result, config.quiet, say)
         for line in recovered_lines(problem, result):
             say(line)
     say(f"{PROG}: results in {config.output}/ (results.json, history.csv, *.png, *.pvts)",

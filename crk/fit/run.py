@@ -64,12 +64,12 @@ def recovered_lines(problem, result):
     return lines
 
 
-def summary_line(result):
-    """One line: optimiser, reason, iterations, evaluations, J, |g|, seconds."""
-    e = result.evaluations
-    return (f"{result.optimizer}: {result.reason} after {result.iterations} iterations, "
-            f"{e.forward} forward + {e.adjoint} adjoint + {e.hessian} Hessian evaluations, "
-            f"J {result.J:.6e}, |g| {result.gradient_norm:.3e}, {result.seconds:.2f} s")
+def report_outcome(result, quiet, say):
+    """Print the fit's outcome line (:meth:`~crk.optimize.OptimizationResult.outcome_line`)
+    by ``say`` unless the fit's progress log showed it: a fit that is not ``quiet`` logs it on
+    rank 0 to the logger ``crk.optimize`` at INFO, when that logger is enabled for INFO."""
+    if quiet or not logging.getLogger("crk.optimize").isEnabledFor(logging.INFO):
+        say(result.outcome_line())
 
 
 def write_outputs(problem, result, directory, config=None):

@@ -19,7 +19,7 @@ def run_example(problem_class, name, optimizers=("scipy",), passed=None, size_fl
 
     from ..parallel import abort_on_uncaught_exception
     from .cli import configure_logging, split_petsc_options
-    from .run import comparison, fit, recovered_lines, summary_line, write_outputs
+    from .run import comparison, fit, recovered_lines, report_outcome, write_outputs
     from solvers.petsc import import_petsc
 
     argv = sys.argv if argv is None else argv
@@ -53,7 +53,7 @@ def run_example(problem_class, name, optimizers=("scipy",), passed=None, size_fl
             directory = (args.output if len(optimizers) == 1
                          else os.path.join(args.output, optimizer))
             write_outputs(problem, result, directory)
-            say(summary_line(result))
+            report_outcome(result, args.quiet, say)
             for line in recovered_lines(problem, result):
                 say(f"{optimizer}: {line}")
             good = result.success if passed is None else passed(comparison(problem, result),

@@ -5,6 +5,7 @@ Rank 0 logs through ``logging.getLogger("crk.optimize")`` (configure it, e.g.
 """
 import dataclasses
 import logging
+import math
 import os
 import time
 
@@ -72,10 +73,7 @@ class Progress:
 
     def finish(self, result, x):
         """Log the outcome; mark the checkpoint file finished (with the final ``x``)."""
-        self._say(f"{self.optimizer}: {result.reason} after {result.iterations} iterations: "
-                  f"J {result.J:.10e}, |g| {result.gradient_norm:.3e}, "
-                  f"{_counts(result.evaluations)}, {result.seconds:.2f} s"
-                  + ("" if result.success else f" ({result.message})"))
+        self._say(result.outcome_line())
         if self.checkpoint_file is not None:
             self._write(x, finished=True, reason=result.reason)
 
@@ -87,8 +85,8 @@ class Progress:
         self.history.append(record)
         if self.log:
             self._say(f"iteration {iteration:4d}  J {record.J:.10e}  |g| "
-                      f"{record.gradient_norm:.3e}  step {record.step:.3e}  {_counts(counts)}  "
-                      f"{record.seconds:.2f} s")
+                      f"{_norm_column(record.gradient_norm)}  step {record.step:.3e}  "
+                      f"{counts.describe()}  {record.seconds:.2f} s")
         if self.checkpoint_file is not None:
             self._write(x)
         if not call_back or self.callback is None:
@@ -112,5 +110,8 @@ class Progress:
             logger.log(self.log_level, text)
 
 
-def _counts(e):
-    return f"evaluations {e.forward} forward, {e.adjoint} adjoint, {e.hessian} Hessian"
+def _norm_column(value):
+    """``value`` as %.3e, or blanks of the same width when it is not known (NaN: the optimiser
+    had not asked for the derivative at that iterate, and crk does not compute one for the
+    log)."""
+    return " " * len(f"{1.0:.3e}") if math.isnan(value) else f"{value:.3e}"

@@ -33,6 +33,11 @@ class Evaluations:
     def copy(self):
         return dataclasses.replace(self)
 
+    def describe(self):
+        """"evaluations F forward, A adjoint, H Hessian"."""
+        return (f"evaluations {self.forward} forward, {self.adjoint} adjoint, "
+                f"{self.hessian} Hessian")
+
 
 @dataclasses.dataclass
 class IterationRecord:
@@ -43,6 +48,9 @@ class IterationRecord:
 
     ``gradient_norm``: for scipy the l2 norm of the derivative (projected onto the bounds when
     there are bounds); for TAO the norm TAO reports (see :func:`crk.optimize.tao_minimize`).
+    NaN where it is not known: scipy reports an iterate before asking for its derivative
+    (trust-ncg and the other trust-region methods ask right after; derivative-free methods
+    never), and crk does not compute one just to report it.
     """
 
     iteration: int
@@ -101,6 +109,13 @@ class OptimizationResult:
             "history": [{k: _json_float(v) for k, v in r.as_dict().items()}
                         for r in self.history],
         }
+
+    def outcome_line(self):
+        """One line: optimiser, reason, iterations, J, |g|, evaluations, seconds, and the
+        optimiser's message when the fit did not succeed."""
+        return (f"{self.optimizer}: {self.reason} after {self.iterations} iterations: "
+                f"J {self.J:.10e}, |g| {self.gradient_norm:.3e}, {self.evaluations.describe()}, "
+                f"{self.seconds:.2f} s" + ("" if self.success else f" ({self.message})"))
 
     def to_json(self, path, controls=True, comm=None):
         """Write the result to ``path`` as JSON; with ``controls`` also the controls' global

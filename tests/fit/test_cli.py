@@ -1,8 +1,9 @@
 """crk-fit (crk.fit.cli, crk.fit.config): argument and config parsing, errors naming the key or
-flag, a tiny fit end to end (the same on every rank and equal to the serial fit), PETSc options
-passed through, and a resumed fit."""
+flag, a tiny fit end to end (the same on every rank and equal to the serial fit), its outcome
+line printed once, PETSc options passed through, and a resumed fit."""
 import csv
 import json
+import logging
 import os
 
 import numpy as np
@@ -157,6 +158,7 @@ def test_tiny_fit_end_to_end_equals_the_serial_fit(comm, tmp_path, assert_replic
 
     out = capsys.readouterr().out
     if comm.rank == 0:
+        assert out.splitlines().count(result.outcome_line()) == 1       # --quiet: printed
         assert f"recovered p = {p:.6g} (true 3, error" in out
         directory = os.path.join(base, "all")
         with open(os.path.join(directory, "results.json")) as f:
@@ -174,6 +176,26 @@ def test_tiny_fit_end_to_end_equals_the_serial_fit(comm, tmp_path, assert_replic
             vtk = f.read()
         assert 'Name="u_fit_1"' in vtk and 'Name="u_observed_0"' in vtk
         assert vtk.count("<Piece ") == comm.size
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("log_level", [logging.INFO, logging.WARNING])
+def test_outcome_line_once_whether_logged_or_printed(comm, tmp_path, capsys, caplog, log_level):
+    """Not quiet: the fit's progress log carries the outcome line when it is shown (INFO),
+    else the driver prints it; either way it appears once, on rank 0 only."""
+    args = ["p_laplacian", "--quick", "--output", _directory(comm, tmp_path)]
+    with caplog.at_level(log_level, logger="crk.optimize"):
+        result, _ = execute(parse(args, comm), comm)
+    logged = [r.getMessage() for r in caplog.records if r.name == "crk.optimize"]
+    printed = capsys.readouterr().out.splitlines()
+    outcome = result.outcome_line()
+    assert outcome.startswith("scipy:L-BFGS-B: converged after ")
+    if comm.rank != 0:
+        assert logged == [] and printed == []
+    elif log_level == logging.INFO:
+        assert logged[-1] == outcome and outcome not in printed
+    else:
+        assert logged == [] and printed.count(outcome) == 1
 
 
 @pytest.mark.mpi

@@ -305,6 +305,30 @@ def test_rank_zero_logs_one_line_per_iteration(least_squares, comm, caplog, quie
 
 
 @pytest.mark.mpi
+def test_unknown_gradient_norm_is_a_blank_column(least_squares, comm, caplog, assert_replicated):
+    """trust-ncg reports an accepted iterate before it asks for the derivative there: its
+    history holds NaN and the log line leaves the |g| column blank (no "nan"), aligned."""
+    with crk.Tape(), caplog.at_level(logging.INFO, logger="crk.optimize"):
+        result = scipy_minimize(least_squares(comm), method="trust-ncg",
+                                options={"gtol": 1e-9})
+    assert result.success
+    norms = np.array([r.gradient_norm for r in result.history])
+    assert_replicated(norms)
+    assert not np.isnan(norms[0]) and np.isnan(norms[1:]).any()
+    lines = [r.getMessage() for r in caplog.records if r.name == "crk.optimize"]
+    if comm.rank != 0:
+        assert lines == []
+        return
+    assert not any("nan" in line for line in lines), lines
+    iteration_lines = [line for line in lines if line.startswith("iteration")]
+    assert len(iteration_lines) == len(result.history)
+    for record, line in zip(result.history, iteration_lines):
+        column = " " * 9 if np.isnan(record.gradient_norm) else f"{record.gradient_norm:.3e}"
+        assert f"iteration {record.iteration:4d}  J {record.J:.10e}  |g| {column}  step " \
+            in line, line
+
+
+@pytest.mark.mpi
 def test_result_writes_json_and_csv_from_rank_zero(least_squares, comm, tmp_path):
     import csv
     import json
