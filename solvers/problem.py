@@ -126,6 +126,8 @@ class NonlinearProblem:
         self._ksp_reasons = reason_names(PETSc.KSP.ConvergedReason)
         self._setting = None            # the inputs of the running solve
         self._matrix_state = None       # what the matrix holds: (state key, u)
+        self._stencil_state = None      # what the node stencil holds: (setting, owned u)
+        self._fused = False             # residual evaluations build the Jacobian too
         self._callback_error = None
         self._setting_cache = None
         #: counters: Newton solves and iterations, their linear iterations, residual and
@@ -177,8 +179,11 @@ class NonlinearProblem:
             # (options of another preconditioner would be errors, not just unused, in PETSc).
             # Smoothing by SOR sweeps: no eigenvalue estimates to set up at each Newton step
             # (Chebyshev's), a third less time per Newton step on the p-Laplacian.
+            # One Richardson step of SSOR before and after each coarse correction: a quarter
+            # fewer CG iterations than two steps do not pay for the doubled smoothing.
             opts.update({"pc_mg_levels": levels, "pc_mg_galerkin": "pmat",
-                         "mg_levels_ksp_type": "richardson", "mg_levels_pc_type": "sor"})
+                         "mg_levels_ksp_type": "richardson", "mg_levels_pc_type": "sor",
+                         "mg_levels_ksp_max_it": 1})
         return opts
 
     def multigrid_levels(self, coarsest=2):
@@ -281,6 +286,7 @@ class NonlinearProblem:
         x[self.constrained_index] = setting.dirichlet_values
         self._setting = setting
         self._callback_error = None
+        self._fused = self.jacobian_with_residual()
         self.snes.setConvergenceHistory(length=1000, reset=True)
         try:
             self.snes.solve(None, self.x)
@@ -303,9 +309,23 @@ class NonlinearProblem:
                                      norms, lin, detail=f"problem {self.prefix!r}, "
                                      f"{self.law.name}")
         agree(self.comm, error, where=f"{self.prefix} forward solve")
-        # The matrix holds the Jacobian of the last Newton step, not yet of the solution.
+        # The matrix holds the Jacobian of the last Newton step, not yet of the solution; with
+        # fused evaluations the stencil holds the solution's (the last residual was there).
         self._matrix_state = None
         return self.x.getArray(readonly=True).reshape(-1, self.m).copy()
+
+    def jacobian_with_residual(self):
+        """Whether residual evaluations build the Jacobian too (one evaluation of the law for
+        both, and the solution's Jacobian ready for the adjoint): with SNES's Newton line
+        search "bt" or "basic" and a Jacobian at every step (the defaults), every residual
+        evaluation but the last one and rejected line-search points is followed by a Jacobian
+        at the same point. Other methods evaluate them separately."""
+        db = self._PETSc.Options()
+        lag = db.getInt(self.prefix + "snes_lag_jacobian", 1)
+        mf = db.getBool(self.prefix + "snes_mf", False) or \
+            db.getBool(self.prefix + "snes_mf_operator", False)
+        return self.snes.getType() == "newtonls" and lag == 1 and not mf and \
+            self.snes.getLineSearch().getType() in ("bt", "basic")
 
     def _u_grid(self, X):
         self.da.globalToLocal(X, self.x_local)
@@ -318,10 +338,18 @@ class NonlinearProblem:
         error = None
         try:
             out = np.zeros(u_grid.shape)
-            setting.add_residual(self, u_grid, out)
+            if self._fused:
+                self._stencil_state = None
+                self.pattern.stencil[...] = 0.0
+                setting.add_residual_and_matrix(self, u_grid, out, self.pattern.stencil)
+            else:
+                setting.add_residual(self, u_grid, out)
         except Exception as e:       # agreed below: every rank raises together
             error = e
         self._agree_in_callback(error, "a residual evaluation")
+        if self._fused:
+            self._stencil_state = (setting, X.getArray(readonly=True).copy())
+            self.stats["jacobians"] += 1
         self.F_local.getArray()[:] = out.reshape(-1)
         F.zeroEntries()
         self.da.localToGlobal(self.F_local, F, addv=self._PETSc.InsertMode.ADD_VALUES)
@@ -332,21 +360,36 @@ class NonlinearProblem:
         self.stats["residuals"] += 1
 
     def _jacobian_callback(self, snes, X, J, P):
-        self.assemble_jacobian(self._setting, self._u_grid(X))
+        self.assemble_jacobian(self._setting, X)
 
-    def assemble_jacobian(self, setting, u_grid, key=None):
-        """Fill the matrix with R'(u) (constrained rows/columns identity). Collective."""
+    def _stencil_holds(self, setting, x):
+        held = self._stencil_state
+        return held is not None and held[0] is setting and np.array_equal(held[1], x)
+
+    def assemble_jacobian(self, setting, x, key=None, reuse=True):
+        """Fill the matrix with R'(u) for the owned values ``x`` (a vector of the problem's
+        layout, or an array (n_owned*m,)), constrained rows/columns identity; the law's
+        Jacobians are evaluated unless the node stencil holds them for this setting and point
+        already (made with the residual there) and ``reuse``. ``key``: what the matrix then
+        holds (see :meth:`at_state`). Collective."""
+        if isinstance(x, np.ndarray):
+            self.x.getArray()[:] = x
+            x = self.x
+        X, x = x, x.getArray(readonly=True)
         error = None
         try:
-            self.pattern.stencil[...] = 0.0
-            setting.matrix_values(self, u_grid, self.pattern.stencil)
+            if not (reuse and self._stencil_holds(setting, x)):
+                self._stencil_state = None
+                self.pattern.stencil[...] = 0.0
+                setting.matrix_values(self, self._u_grid(X), self.pattern.stencil)
+                self._stencil_state = (setting, np.array(x, copy=True))
+                self.stats["jacobians"] += 1
             values = self.pattern.gather()
         except Exception as e:
             error = e
         self._agree_in_callback(error, "a Jacobian evaluation")
         self.J.setValuesCOO(values)
         self._jacobian_serial += 1
-        self.stats["jacobians"] += 1
         self._matrix_state = key
 
     def _agree_in_callback(self, error, where):
@@ -361,8 +404,7 @@ class NonlinearProblem:
         (``key`` identifies the state). Collective."""
         if self._matrix_state is not None and self._matrix_state == key:
             return
-        self.x.getArray()[:] = np.reshape(u, -1)
-        self.assemble_jacobian(setting, self._u_grid(self.x), key)
+        self.assemble_jacobian(setting, np.reshape(u, -1), key)
 
     def linear_solve(self, rhs, what):
         """Solve R'(u) x = rhs — transposed for adjoints — with the matrix made by

@@ -193,30 +193,43 @@ class JaxPointMap(PointMap):
         Jacobian plus one chunk's temporaries; at most two compiled shapes per ``argnums``
         (full chunks and the last one). Not recorded; not collective.
         """
+        return self._jacobians(args, argnums, mode, chunk_size, values=False)
+
+    def value_and_jacobians(self, *args, argnums=None, mode=None, chunk_size=None):
+        """The outputs and the per-point Jacobians (as :meth:`jacobians`) from the same compiled
+        passes: the outputs are their primal, so they cost next to nothing extra."""
+        return self._jacobians(args, argnums, mode, chunk_size, values=True)
+
+    def _jacobians(self, args, argnums, mode, chunk_size, values):
         plan = self._jacobian_plan(args, argnums, mode)
         args = tuple(plain_float64(a) for a in args)
         reverse = plan.reverse
         jax = import_jax()
-        program = self.kernels._program("jacobians", (plan.argnums, reverse),
-                                        lambda: self._jacobian_program(plan, reverse))
+        program = self.kernels._program(
+            "jacobians", (plan.argnums, reverse, values),
+            lambda: self._jacobian_program(plan, reverse, values))
         if self._device is None and self.backend is not None:
             self._device = resolve_device(self.backend)
 
-        def fill(chunk, blocks):
+        def fill(chunk, blocks, outs=None):
             c = self._points(chunk)
             bucket = self._bucket(c)
             with float64():
                 xs = tuple(jax.device_put(pad_points(a, bucket) if pw else a, self._device)
                            for a, pw in zip(chunk, self.pointwise))
-                jac = program(xs)
+                result = program(xs)
+            primal, jac = result if values else (None, result)
             for row, jac_row in zip(blocks, jac):
                 for block, j in zip(row, jac_row):
                     block[...] = np.asarray(j)[:c]
-        return self._chunked_jacobians(args, plan, fill, chunk_size)
+            for out, y in zip(outs or (), primal or ()):
+                out[...] = np.asarray(y)[:c]
+        return self._chunked_jacobians(args, plan, fill, chunk_size, values=values)
 
-    def _jacobian_program(self, plan, reverse):
+    def _jacobian_program(self, plan, reverse, values=False):
         """The traced body of :meth:`jacobians` on padded arrays ``xs``: blocks[o][k] of shape
-        (points, out_sizes[o], in_sizes[k])."""
+        (points, out_sizes[o], in_sizes[k]); with ``values`` (outputs, blocks), the outputs
+        being the primal of the same passes (XLA computes a repeated primal once)."""
         jax = import_jax()
         jnp = jax.numpy
         argnums, in_sizes, out_sizes = plan.argnums, plan.in_sizes, plan.out_sizes
@@ -239,9 +252,10 @@ class JaxPointMap(PointMap):
                 columns = jax.vmap(lambda t: jax.jvp(f, (xs[a],), (t,))[1])(basis)
                 for o, col in enumerate(columns):     # (in, c, *out) -> (c, out, in)
                     blocks[o, k] = jnp.moveaxis(col.reshape(in_sizes[k], c, out_sizes[o]), 0, -1)
+            primal = None
             if backward:
                 positions = tuple(argnums[k] for k in backward)
-                _, pullback = jax.vjp(with_differentiated(self._batched_fn, xs, positions),
+                primal, pullback = jax.vjp(with_differentiated(self._batched_fn, xs, positions),
                                       *(xs[a] for a in positions))
                 eye = jnp.eye(int(offsets[-1]), dtype=jnp.float64)
                 # cotangent i (over all outputs' components): e_i at every point
@@ -254,7 +268,10 @@ class JaxPointMap(PointMap):
                     r = jnp.moveaxis(r.reshape(eye.shape[0], c, in_sizes[k]), 0, 1)
                     for o in range(len(out_sizes)):
                         blocks[o, k] = r[:, offsets[o]:offsets[o + 1], :]
-            return [[blocks[o, k] for k in range(len(argnums))] for o in range(len(out_sizes))]
+            jac = [[blocks[o, k] for k in range(len(argnums))] for o in range(len(out_sizes))]
+            if not values:
+                return jac
+            return (tuple(self._batched_fn(xs)) if primal is None else tuple(primal)), jac
         return program
 
 
