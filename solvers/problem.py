@@ -15,8 +15,16 @@ an unused option. Defaults: Newton with a backtracking line search, snes_rtol 1e
 solves to PETSc's ksp_rtol 1e-5 (looser costs Newton steps, tighter buys nothing: the last
 Newton steps still converge to round-off on the p-Laplacian; Eisenstat–Walker doubled the
 Newton steps there); CG (symmetric problems) or GMRES; geometric multigrid on the DMDA
-hierarchy (Galerkin coarse operators, SOR smoothing) when every rank's part of the grid
-coarsens at least twice, else GAMG (with the rigid-body near-null space for vector problems).
+hierarchy (Galerkin coarse operators, one SSOR smoothing step per level and direction) when every
+rank's part of the grid coarsens at least twice, else GAMG (with the rigid-body near-null space
+for vector problems).
+
+Residual and Jacobian together. With Newton's method and the bt or basic line search (the
+default), SNES asks for the Jacobian at every point where it evaluated the residual, except the
+solution and rejected line-search points. So each residual evaluation also builds the Jacobian's
+node stencil from one evaluation of the law (:meth:`solvers.forms.Law.value_and_jacobians`), and
+the Jacobian callback only copies it into the matrix. The solution's Jacobian is then ready for
+the adjoint, tangent-linear and Hessian solves that follow (:meth:`NonlinearProblem.at_state`).
 
 Every solve is checked: an unconverged or NaN solve raises :class:`~solvers.errors.
 ConvergenceError` on every rank, with PETSc's reason and the residual history; an exception in a
