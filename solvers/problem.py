@@ -21,10 +21,12 @@ for vector problems).
 
 Residual and Jacobian together. With Newton's method and the bt or basic line search (the
 default), SNES asks for the Jacobian at every point where it evaluated the residual, except the
-solution and rejected line-search points. So each residual evaluation also builds the Jacobian's
-node stencil from one evaluation of the law (:meth:`solvers.forms.Law.value_and_jacobians`), and
-the Jacobian callback only copies it into the matrix. The solution's Jacobian is then ready for
-the adjoint, tangent-linear and Hessian solves that follow (:meth:`NonlinearProblem.at_state`).
+solution and rejected line-search points. So a residual evaluation also builds the Jacobian's
+node stencil from one evaluation of the law (:meth:`solvers.forms.Law.value_and_jacobians`) at
+the initial guess and, once a Newton step was taken whole (the line search rejects no points
+from then on), at every later point; the Jacobian callback then only copies the stencil into the
+matrix. The solution's Jacobian is so ready for the adjoint, tangent-linear and Hessian solves
+that follow (:meth:`NonlinearProblem.at_state`).
 
 Every solve is checked: an unconverged or NaN solve raises :class:`~solvers.errors.
 ConvergenceError` on every rank, with PETSc's reason and the residual history; an exception in a
@@ -135,7 +137,9 @@ class NonlinearProblem:
         self._setting = None            # the inputs of the running solve
         self._matrix_state = None       # what the matrix holds: (state key, u)
         self._stencil_state = None      # what the node stencil holds: (setting, owned u)
-        self._fused = False             # residual evaluations build the Jacobian too
+        self._fused = False             # residual evaluations may build the Jacobian too
+        self._fuse_next = False         # ... and the next one does
+        self._residuals_since_jacobian = 0
         self._callback_error = None
         self._setting_cache = None
         #: counters: Newton solves and iterations, their linear iterations, residual and
@@ -294,7 +298,8 @@ class NonlinearProblem:
         x[self.constrained_index] = setting.dirichlet_values
         self._setting = setting
         self._callback_error = None
-        self._fused = self.jacobian_with_residual()
+        self._fused = self._fuse_next = self.jacobian_with_residual()
+        self._residuals_since_jacobian = 0
         self.snes.setConvergenceHistory(length=1000, reset=True)
         try:
             self.snes.solve(None, self.x)
@@ -323,11 +328,12 @@ class NonlinearProblem:
         return self.x.getArray(readonly=True).reshape(-1, self.m).copy()
 
     def jacobian_with_residual(self):
-        """Whether residual evaluations build the Jacobian too (one evaluation of the law for
-        both, and the solution's Jacobian ready for the adjoint): with SNES's Newton line
-        search "bt" or "basic" and a Jacobian at every step (the defaults), every residual
-        evaluation but the last one and rejected line-search points is followed by a Jacobian
-        at the same point. Other methods evaluate them separately."""
+        """Whether residual evaluations may build the Jacobian too (one evaluation of the law
+        for both, and the solution's Jacobian ready for the adjoint; see the module
+        docstring): with SNES's Newton line search "bt" or "basic" and a Jacobian at every step
+        (the defaults), every residual evaluation but the last one and rejected line-search
+        points is followed by a Jacobian at the same point. Other methods evaluate them
+        separately."""
         db = self._PETSc.Options()
         lag = db.getInt(self.prefix + "snes_lag_jacobian", 1)
         mf = db.getBool(self.prefix + "snes_mf", False) or \
@@ -343,10 +349,12 @@ class NonlinearProblem:
     def _residual_callback(self, snes, X, F):
         setting = self._setting
         u_grid = self._u_grid(X)
+        fused = self._fuse_next
+        self._residuals_since_jacobian += 1
         error = None
         try:
             out = np.zeros(u_grid.shape)
-            if self._fused:
+            if fused:
                 self._stencil_state = None
                 self.pattern.stencil[...] = 0.0
                 setting.add_residual_and_matrix(self, u_grid, out, self.pattern.stencil)
@@ -355,7 +363,7 @@ class NonlinearProblem:
         except Exception as e:       # agreed below: every rank raises together
             error = e
         self._agree_in_callback(error, "a residual evaluation")
-        if self._fused:
+        if fused:
             self._stencil_state = (setting, X.getArray(readonly=True).copy())
             self.stats["jacobians"] += 1
         self.F_local.getArray()[:] = out.reshape(-1)
@@ -369,6 +377,12 @@ class NonlinearProblem:
 
     def _jacobian_callback(self, snes, X, J, P):
         self.assemble_jacobian(self._setting, X)
+        # Build the Jacobian with the next residuals once a Newton step was taken whole (one
+        # residual since the last Jacobian, after the first): from then on the line search
+        # keeps taking full steps, so no Jacobian is built at a point it rejects.
+        first = self.snes.getIterationNumber() == 0
+        self._fuse_next = self._fused and not first and self._residuals_since_jacobian == 1
+        self._residuals_since_jacobian = 0
 
     def _stencil_holds(self, setting, x):
         held = self._stencil_state

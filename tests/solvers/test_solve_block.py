@@ -96,8 +96,9 @@ def test_hessian_costs_three_solves(PETSc):
 @pytest.mark.mpi
 @pytest.mark.parametrize("line_search", ["bt", "l2"])
 def test_adjoint_reuses_the_jacobian_of_the_last_residual(PETSc, line_search):
-    """With Newton's bt line search every residual evaluation builds the Jacobian too, so the
-    adjoint of the latest solve evaluates no Jacobian of the law, while an earlier solve of
+    """With Newton's bt line search the residual evaluations of full Newton steps build the
+    Jacobian too, so the adjoint of the latest solve evaluates no Jacobian of the law, while
+    an earlier solve of
     the same problem (another point) gets its own; with the l2 line search (residuals at
     points where no Jacobian follows) they are separate. Either way the gradient passes the
     Taylor test."""
