@@ -215,8 +215,10 @@ class JaxPointMap(PointMap):
             c = self._points(chunk)
             bucket = self._bucket(c)
             with float64():
-                xs = tuple(jax.device_put(pad_points(a, bucket) if pw else a, self._device)
+                xs = tuple(pad_points(a, bucket) if pw else a
                            for a, pw in zip(chunk, self.pointwise))
+                if self._device is not None:      # (else as in JaxCall._put)
+                    xs = tuple(jax.device_put(x, self._device) for x in xs)
                 result = program(xs)
             primal, jac = result if values else (None, result)
             for row, jac_row in zip(blocks, jac):
