@@ -120,7 +120,11 @@ class Assembler:
 
     def _check_finite(self, what, rows, *arrays):
         for a in arrays:
-            if a is not None and not np.isfinite(a).all():
+            # One summing pass: a sum is finite unless an entry is not (or the sum overflows,
+            # then the entries are looked at one by one).
+            if a is None or np.isfinite(np.sum(a)):
+                continue
+            if not np.isfinite(a).all():
                 bad = ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
                 x = self.points(rows).reshape(-1, self.dim)[np.flatnonzero(bad)[0]]
                 raise FloatingPointError(
