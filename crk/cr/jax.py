@@ -216,44 +216,37 @@ class JaxPointMap(PointMap):
 
     def _jacobian_program(self, plan, reverse):
         """The traced body of :meth:`jacobians` on padded arrays ``xs``: blocks[o][k] of shape
-        (points, out_sizes[o], in_sizes[k])."""
+        (points, out_sizes[o], in_sizes[k]).
+
+        The batched function is differentiated as a function of ONE point (its pointwise
+        arguments given a point axis of length 1), by ``jacfwd`` (forward arguments) or
+        ``jacrev`` (pointwise arguments when ``reverse``), and that per-point Jacobian is
+        vectorised over the points by ``vmap``. XLA then computes each point's few tangents
+        together with its primal; on a 3D stored energy (9 × 9 second derivatives per point)
+        this is about three times faster than pushing whole-batch basis tangents through the
+        batched gradient."""
         jax = import_jax()
-        jnp = jax.numpy
         argnums, in_sizes, out_sizes = plan.argnums, plan.in_sizes, plan.out_sizes
         backward = plan.pointwise if reverse else ()
-        offsets = np.cumsum((0,) + out_sizes)
+        forward = tuple(k for k in range(len(argnums)) if k not in backward)
+        in_axes = tuple(0 if pw else None for pw in self.pointwise)
+
+        def at_point(*args):
+            outs = self._batched_fn(tuple(a[None] if pw else a
+                                          for a, pw in zip(args, self.pointwise)))
+            return tuple(o[0] for o in outs)
 
         def program(xs):
             c = next(x for x, pw in zip(xs, self.pointwise) if pw).shape[0]
             blocks = {}
-            for k, a in enumerate(argnums):
-                if k in backward:
+            for ks, transform in ((forward, jax.jacfwd), (backward, jax.jacrev)):
+                if not ks:
                     continue
-                shape = self.in_point_shapes[a]
-                eye = jnp.eye(in_sizes[k], dtype=jnp.float64)
-                # basis[j] = e_j at every point (pointwise) or e_j (parameter)
-                basis = jnp.broadcast_to(eye.reshape((in_sizes[k], 1) + shape),
-                                         (in_sizes[k], c) + shape) if self.pointwise[a] \
-                    else eye.reshape((in_sizes[k],) + shape)
-                f = with_differentiated(self._batched_fn, xs, (a,))
-                columns = jax.vmap(lambda t: jax.jvp(f, (xs[a],), (t,))[1])(basis)
-                for o, col in enumerate(columns):     # (in, c, *out) -> (c, out, in)
-                    blocks[o, k] = jnp.moveaxis(col.reshape(in_sizes[k], c, out_sizes[o]), 0, -1)
-            if backward:
-                positions = tuple(argnums[k] for k in backward)
-                _, pullback = jax.vjp(with_differentiated(self._batched_fn, xs, positions),
-                                      *(xs[a] for a in positions))
-                eye = jnp.eye(int(offsets[-1]), dtype=jnp.float64)
-                # cotangent i (over all outputs' components): e_i at every point
-                cots = tuple(jnp.broadcast_to(eye[:, None, offsets[o]:offsets[o + 1]],
-                                              (eye.shape[0], c, out_sizes[o])).reshape(
-                                                  (eye.shape[0], c) + s)
-                             for o, s in enumerate(self.out_point_shapes))
-                rows = jax.vmap(pullback)(cots)
-                for k, r in zip(backward, rows):      # (out_total, c, *in) -> (c, out, in)
-                    r = jnp.moveaxis(r.reshape(eye.shape[0], c, in_sizes[k]), 0, 1)
-                    for o in range(len(out_sizes)):
-                        blocks[o, k] = r[:, offsets[o]:offsets[o + 1], :]
+                jac = jax.vmap(transform(at_point, argnums=tuple(argnums[k] for k in ks)),
+                               in_axes=in_axes)(*xs)
+                for o, row in enumerate(jac):         # (c, *out, *in) -> (c, out, in)
+                    for k, j in zip(ks, row):
+                        blocks[o, k] = j.reshape(c, out_sizes[o], in_sizes[k])
             return [[blocks[o, k] for k in range(len(argnums))] for o in range(len(out_sizes))]
         return program
 
