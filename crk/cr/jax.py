@@ -5,9 +5,9 @@ shape (n,), ``g`` of shape (n, 2), a scalar parameter ``p``) into a :class:`JaxP
 (``bare=True``: a plain function, the map as its ``point_map`` attribute). Calling it with crk
 values records one block; its derivatives are JAX
 transforms of the function; :meth:`JaxPointMap.jacobians` gives the per-point Jacobians of shape
-(n, *out, *in) for all points at once by pushing unit tangents (fewer inputs than outputs) or
-cotangents (otherwise) through the batched function, a chunk of points at a time, with memory
-O(n × in × out).
+(n, *out, *in) for all points at once: ``jacfwd`` (fewer inputs than outputs) or ``jacrev``
+(otherwise) of the function at one point, vectorised over the points by ``vmap``, a chunk of
+points at a time, with memory O(n × in × out).
 
 Programs are compiled once per padded shape and shared by every call and block of the map
 (``trace_counts`` counts the traces). The point axis of every compiled call is padded to a
@@ -181,13 +181,13 @@ class JaxPointMap(PointMap):
     def jacobians(self, *args, argnums=None, mode=None, chunk_size=None):
         """Per-point Jacobians ``J[o][k]``, shape (n, *out_point_shape, *in_shape).
 
-        Pushes basis vectors through the batched function, using the point-map property (the
-        outputs at a point depend only on that point's inputs): a tangent e_j at every point
-        gives column j of every point's Jacobian (forward), a cotangent e_i at every point row i
-        (reverse, pointwise arguments only: a parameter's row would be summed over points).
-        All basis vectors of a pass go at once (``vmap`` of ``jvp``/``vjp``), the primal is
-        computed once. ``mode``: None picks forward or reverse for the pointwise arguments by
-        the number of basis vectors (forward on a tie), "forward"/"reverse" force it;
+        Uses the point-map property (the outputs at a point depend only on that point's
+        inputs): the function is differentiated at ONE point (``jacfwd``: a tangent e_j gives
+        column j, forward; ``jacrev``: a cotangent e_i gives row i, reverse, pointwise
+        arguments only) and that is vectorised over the points (``vmap``); all basis vectors
+        of a pass go at once with one primal per point. ``mode``: None picks forward or
+        reverse for the pointwise arguments by the number of basis vectors (forward on a tie),
+        "forward"/"reverse" force it;
         parameters always go forward. A chunk of ``chunk_size`` points per compiled call
         (default :data:`~crk.cr.point_map.JACOBIAN_CHUNK`), so the extra memory is the
         Jacobian plus one chunk's temporaries; at most two compiled shapes per ``argnums``
