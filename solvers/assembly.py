@@ -181,18 +181,17 @@ class Assembler:
                                                                   inside)
 
     def _add_to_stencil(self, stencil, K, pairs, rows):
-        """stencil[offset(a, b), :, :, node of corner a] += K[e, :, :, a, b] for all a, b.
+        """stencil[offset(a, b), :, :, node of corner a] += K[:, :, a, b, e] for all a, b.
 
-        K (E, m, m, nb, nb) is laid out once with the elements last, so every add runs over
-        contiguous rows of elements and of grid nodes."""
+        K (m, m, nb, nb, E) has the elements last (:meth:`Q1Element.element_matrices`), so
+        every add runs over contiguous rows of elements and of grid nodes."""
         box = self.box
         shape = tuple(reversed(box.shape)) if rows is None else \
             (rows[1] - rows[0],) + tuple(reversed(box.shape[:-1]))
-        m = K.shape[1]
-        Kt = np.ascontiguousarray(np.moveaxis(K, 0, -1))          # (m, m, nb, nb, E)
+        m = K.shape[0]
         for a, b, offset in pairs:
             view = stencil[(offset, slice(None), slice(None)) + box._slices(a, rows)]
-            view += Kt[:, :, a, b].reshape((m, m) + shape)
+            view += K[:, :, a, b].reshape((m, m) + shape)
 
     def add_tangent(self, u_grid, coefs, du_grid, dcoefs, out, scale=1.0):
         """out += scale · dA(u)[δu, δcoefficients]; ``du_grid`` None for a zero δu, entries of
@@ -290,9 +289,9 @@ class Assembler:
     def add_mass_values(self, stencil, scale):
         """Add scale · (Q1 mass matrix) to ``stencil`` (see :meth:`matrix_values`)."""
         m, nb = self.m, self.element.nb
-        K = np.zeros((self.box.size, m, m, nb, nb))
+        K = np.zeros((m, m, nb, nb, self.box.size))
         for c in range(m):
-            K[:, c, c] = scale * self.element.mass
+            K[c, c] = scale * self.element.mass[:, :, None]
         pairs = stencil_pairs(self.dim)
         self._add_to_stencil(stencil, K, pairs, None)
 
