@@ -120,7 +120,11 @@ class Assembler:
 
     def _check_finite(self, what, rows, *arrays):
         for a in arrays:
-            if a is not None and not np.isfinite(a).all():
+            # One summing pass: a sum is finite unless an entry is not (or the sum overflows,
+            # then the entries are looked at one by one).
+            if a is None or np.isfinite(np.sum(a)):
+                continue
+            if not np.isfinite(a).all():
                 bad = ~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
                 x = self.points(rows).reshape(-1, self.dim)[np.flatnonzero(bad)[0]]
                 raise FloatingPointError(
@@ -131,53 +135,63 @@ class Assembler:
     # -- the law's action and its derivatives -------------------------------------------------
     def add_action(self, u_grid, coefs, out, scale=1.0):
         """out += scale · A(u) (element contributions on the ghosted grid ``out``)."""
-        el, law, nq = self.element, self.law, self.element.nq
-        start, inside = time.perf_counter(), self.timers["point map"]
-        for rows in self.slabs:
-            uq, gq, E = self._state(u_grid, rows)
-            q, c = self._timed_law(law.evaluate, uq, gq, self._coefficients(coefs, rows))
-            self._check_finite("the flux/reaction", rows, q, c)
-            r = el.integrate_gradients(q.reshape(nq, E, self.m, self.dim))
-            if c is not None:
-                r += el.integrate_values(c.reshape(nq, E, self.m))
-            self.box.add(out, r if scale == 1.0 else scale * r, rows)
-        self.timers["kernels"] += time.perf_counter() - start - (self.timers["point map"] -
-                                                                  inside)
+        self._assemble(u_grid, coefs, out, None, scale)
 
     def matrix_values(self, u_grid, coefs, stencil, scale=1.0):
         """Add scale · A'(u) to ``stencil`` (the node-stencil layout of
         :class:`JacobianPattern`: the 3^dim neighbour offset, row and column component, then
         the ghosted grid): element matrices are computed for a slab of elements at a time and
         summed into the stencil with one add of grid rows per pair of corners."""
+        self._assemble(u_grid, coefs, None, stencil, scale)
+
+    def add_action_and_matrix(self, u_grid, coefs, out, stencil, scale=1.0):
+        """Both at once: out += scale · A(u) and stencil += scale · A'(u), with the law's
+        values and Jacobians from one evaluation per slab (:meth:`Law.value_and_jacobians`,
+        a single compiled pass for JAX maps)."""
+        self._assemble(u_grid, coefs, out, stencil, scale)
+
+    def _assemble(self, u_grid, coefs, out, stencil, scale):
         el, law, nq, m, d = self.element, self.law, self.element.nq, self.m, self.dim
         start, inside = time.perf_counter(), self.timers["point map"]
-        pairs = stencil_pairs(d)
+        pairs = None if stencil is None else stencil_pairs(d)
+        shapes = {"gg": (nq, -1, m, d, m, d), "gu": (nq, -1, m, d, m),
+                  "ug": (nq, -1, m, m, d), "uu": (nq, -1, m, m)}
         for rows in self.slabs:
             uq, gq, E = self._state(u_grid, rows)
-            J = self._timed_law(law.jacobians, uq, gq, self._coefficients(coefs, rows))
-            self._check_finite("the law's Jacobian", rows, *J.values())
-            shapes = {"gg": (nq, E, m, d, m, d), "gu": (nq, E, m, d, m),
-                      "ug": (nq, E, m, m, d), "uu": (nq, E, m, m)}
-            K = el.element_matrices(**{"D" + k: J[k].reshape(shapes[k]) for k in J})
-            if scale != 1.0:
-                K *= scale
-            self._add_to_stencil(stencil, K, pairs, rows)
+            cq = self._coefficients(coefs, rows)
+            if stencil is None:
+                q, c = self._timed_law(law.evaluate, uq, gq, cq)
+            elif out is None:
+                J = self._timed_law(law.jacobians, uq, gq, cq)
+            else:
+                q, c, J = self._timed_law(law.value_and_jacobians, uq, gq, cq)
+            if out is not None:
+                self._check_finite("the flux/reaction", rows, q, c)
+                r = el.integrate_gradients(q.reshape(nq, E, m, d))
+                if c is not None:
+                    r += el.integrate_values(c.reshape(nq, E, m))
+                self.box.add(out, r if scale == 1.0 else scale * r, rows)
+            if stencil is not None:
+                self._check_finite("the law's Jacobian", rows, *J.values())
+                K = el.element_matrices(**{"D" + k: J[k].reshape(shapes[k]) for k in J})
+                if scale != 1.0:
+                    K *= scale
+                self._add_to_stencil(stencil, K, pairs, rows)
         self.timers["kernels"] += time.perf_counter() - start - (self.timers["point map"] -
                                                                   inside)
 
     def _add_to_stencil(self, stencil, K, pairs, rows):
-        """stencil[offset(a, b), :, :, node of corner a] += K[e, :, :, a, b] for all a, b.
+        """stencil[offset(a, b), :, :, node of corner a] += K[:, :, a, b, e] for all a, b.
 
-        K (E, m, m, nb, nb) is laid out once with the elements last, so every add runs over
-        contiguous rows of elements and of grid nodes."""
+        K (m, m, nb, nb, E) has the elements last (:meth:`Q1Element.element_matrices`), so
+        every add runs over contiguous rows of elements and of grid nodes."""
         box = self.box
         shape = tuple(reversed(box.shape)) if rows is None else \
             (rows[1] - rows[0],) + tuple(reversed(box.shape[:-1]))
-        m = K.shape[1]
-        Kt = np.ascontiguousarray(np.moveaxis(K, 0, -1))          # (m, m, nb, nb, E)
+        m = K.shape[0]
         for a, b, offset in pairs:
             view = stencil[(offset, slice(None), slice(None)) + box._slices(a, rows)]
-            view += Kt[:, :, a, b].reshape((m, m) + shape)
+            view += K[:, :, a, b].reshape((m, m) + shape)
 
     def add_tangent(self, u_grid, coefs, du_grid, dcoefs, out, scale=1.0):
         """out += scale · dA(u)[δu, δcoefficients]; ``du_grid`` None for a zero δu, entries of
@@ -275,9 +289,9 @@ class Assembler:
     def add_mass_values(self, stencil, scale):
         """Add scale · (Q1 mass matrix) to ``stencil`` (see :meth:`matrix_values`)."""
         m, nb = self.m, self.element.nb
-        K = np.zeros((self.box.size, m, m, nb, nb))
+        K = np.zeros((m, m, nb, nb, self.box.size))
         for c in range(m):
-            K[:, c, c] = scale * self.element.mass
+            K[c, c] = scale * self.element.mass[:, :, None]
         pairs = stencil_pairs(self.dim)
         self._add_to_stencil(stencil, K, pairs, None)
 

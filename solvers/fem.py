@@ -103,31 +103,53 @@ class Q1Element:
         return _gradients_T(self.wdN, Q)
 
     def element_matrices(self, Dgg=None, Dgu=None, Dug=None, Duu=None):
-        """Element matrices K[e, c1, c2, a, b] from per-point Jacobians of shape
+        """Element matrices K[c1, c2, a, b, e] from per-point Jacobians of shape
         (nq, E, k, dim, k, dim) (flux w.r.t. gradient), (nq, E, k, dim, k) (flux w.r.t. value),
         (nq, E, k, k, dim) (reaction w.r.t. gradient), (nq, E, k, k) (reaction w.r.t. value).
-        Returns (E, k, k, nb, nb)."""
+        Returns (k, k, nb, nb, E): elements last, so that summing one entry (a, b) of all
+        elements into a node grid reads contiguous memory.
+
+        Per component pair (c1, c2), K[c1, c2] = Tᵀ D[c1, c2] with T (nq·x, nb·nb) the
+        products of (weighted) shape functions and gradients at the points and D[c1, c2]
+        (nq·x, E) the Jacobians laid out points-by-elements: one matrix product per pair, with
+        the elements as the long dimension. The layout is made one quadrature point at a time
+        (a transposing copy of E × k² x values), which is cheaper than one transpose of the
+        whole array and than transposing K afterwards."""
         nb, nq, d = self.nb, self.nq, self.dim
         K = None
         for D, spec in ((Dgg, "gg"), (Dgu, "gu"), (Dug, "ug"), (Duu, "uu")):
             if D is None:
                 continue
             E, k = D.shape[1], D.shape[2]
-            if spec == "gg":      # (q, e, c1, i, c2, j) -> (e, c1, c2, q, i, j)
-                Dt = D.transpose(1, 2, 4, 0, 3, 5).reshape(E * k * k, nq * d * d)
-                T = np.einsum("qia,qjb->qijab", self.wdN, self.dN).reshape(nq * d * d, nb * nb)
-            elif spec == "gu":    # (q, e, c1, i, c2) -> (e, c1, c2, q, i)
-                Dt = D.transpose(1, 2, 4, 0, 3).reshape(E * k * k, nq * d)
-                T = np.einsum("qia,qb->qiab", self.wdN, self.N).reshape(nq * d, nb * nb)
-            elif spec == "ug":    # (q, e, c1, c2, j) -> (e, c1, c2, q, j)
-                Dt = D.transpose(1, 2, 3, 0, 4).reshape(E * k * k, nq * d)
-                T = np.einsum("qa,qjb->qjab", self.wN, self.dN).reshape(nq * d, nb * nb)
-            else:                 # (q, e, c1, c2) -> (e, c1, c2, q)
-                Dt = D.transpose(1, 2, 3, 0).reshape(E * k * k, nq)
-                T = np.einsum("qa,qb->qab", self.wN, self.N).reshape(nq, nb * nb)
-            part = (Dt @ T).reshape(E, k, k, nb, nb)
+            T, axes = self._element_factors(spec)
+            Dt = np.empty((k, k, nq) + (d,) * spec.count("g") + (E,))
+            for q in range(nq):
+                Dt[:, :, q] = D[q].transpose(axes)
+            part = np.matmul(T, Dt.reshape(k * k, -1, E)).reshape(k, k, nb, nb, E)
             K = part if K is None else K + part
         return K
+
+    def _element_factors(self, spec):
+        """(Tᵀ (nb·nb, nq·x), axes): the shape-function products of one kind of Jacobian and
+        the transpose taking its per-point block (E, c1, [i], c2, [j]) to (c1, c2, [i], [j],
+        E)."""
+        cache = self.__dict__.setdefault("_factors", {})
+        if spec not in cache:
+            nb = self.nb
+            if spec == "gg":
+                T = np.einsum("qia,qjb->qijab", self.wdN, self.dN)
+                axes = (1, 3, 2, 4, 0)
+            elif spec == "gu":
+                T = np.einsum("qia,qb->qiab", self.wdN, self.N)
+                axes = (1, 3, 2, 0)
+            elif spec == "ug":
+                T = np.einsum("qa,qjb->qjab", self.wN, self.dN)
+                axes = (1, 2, 3, 0)
+            else:
+                T = np.einsum("qa,qb->qab", self.wN, self.N)
+                axes = (1, 2, 0)
+            cache[spec] = (np.ascontiguousarray(T.reshape(-1, nb * nb).T), axes)
+        return cache[spec]
 
 
 def interpolate(N, C):

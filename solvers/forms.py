@@ -208,20 +208,35 @@ class Law:
         """Per-point Jacobians: dict with keys "gg" (n, m, d, m, d) = ∂q/∂∇u, "gu"
         (n, m, d, m) = ∂q/∂u, "ug" (n, m, m, d) = ∂c/∂∇u, "uu" (n, m, m) = ∂c/∂u (absent when
         zero)."""
+        return self._jacobians(uq, gq, coefs, values=False)[2]
+
+    def value_and_jacobians(self, uq, gq, coefs):
+        """Flux, reaction (or None) and the per-point Jacobians (as :meth:`jacobians`) at the
+        same points, from the maps' ``value_and_jacobians`` (one pass where the backend can)."""
+        return self._jacobians(uq, gq, coefs, values=True)
+
+    def _jacobians(self, uq, gq, coefs, values):
         n = gq.shape[0]
         m, d = self.m, self.dim
         args = self._args(uq, gq, coefs)
         argnums = tuple(range(self.n_state))
         out = {}
+        q = c = None
         for pm, roles in self.maps:
-            J = pm.jacobians(*args, argnums=argnums)
+            if values:
+                outs, J = pm.value_and_jacobians(*args, argnums=argnums)
+                qq, cc = self._split(outs, roles, n)
+                q = qq if qq is not None else q
+                c = cc if cc is not None else c
+            else:
+                J = pm.jacobians(*args, argnums=argnums)
             for o, role in enumerate(roles):
                 for k, name in enumerate(self.state):
                     key = ("g" if role == "flux" else "u") + ("g" if name == "grad_u" else "u")
                     shape = {"gg": (n, m, d, m, d), "gu": (n, m, d, m), "ug": (n, m, m, d),
                              "uu": (n, m, m)}[key]
                     out[key] = np.asarray(J[o][k]).reshape(shape)
-        return out
+        return q, c, out
 
     def jvp(self, uq, gq, coefs, du, dg, dcoefs):
         """Tangents of flux and reaction for state tangents du (n, m), dg (n, m, d) and

@@ -15,8 +15,18 @@ an unused option. Defaults: Newton with a backtracking line search, snes_rtol 1e
 solves to PETSc's ksp_rtol 1e-5 (looser costs Newton steps, tighter buys nothing: the last
 Newton steps still converge to round-off on the p-Laplacian; Eisenstat–Walker doubled the
 Newton steps there); CG (symmetric problems) or GMRES; geometric multigrid on the DMDA
-hierarchy (Galerkin coarse operators, SOR smoothing) when every rank's part of the grid
-coarsens at least twice, else GAMG (with the rigid-body near-null space for vector problems).
+hierarchy (Galerkin coarse operators, one SSOR smoothing step per level and direction) when every
+rank's part of the grid coarsens at least twice, else GAMG (with the rigid-body near-null space
+for vector problems).
+
+Residual and Jacobian together. With Newton's method and the bt or basic line search (the
+default), SNES asks for the Jacobian at every point where it evaluated the residual, except the
+solution and rejected line-search points. So a residual evaluation also builds the Jacobian's
+node stencil from one evaluation of the law (:meth:`solvers.forms.Law.value_and_jacobians`) at
+the initial guess and, once a Newton step was taken whole (the line search rejects no points
+from then on), at every later point; the Jacobian callback then only copies the stencil into the
+matrix. The solution's Jacobian is so ready for the adjoint, tangent-linear and Hessian solves
+that follow (:meth:`NonlinearProblem.at_state`).
 
 Every solve is checked: an unconverged or NaN solve raises :class:`~solvers.errors.
 ConvergenceError` on every rank, with PETSc's reason and the residual history; an exception in a
@@ -126,6 +136,10 @@ class NonlinearProblem:
         self._ksp_reasons = reason_names(PETSc.KSP.ConvergedReason)
         self._setting = None            # the inputs of the running solve
         self._matrix_state = None       # what the matrix holds: (state key, u)
+        self._stencil_state = None      # what the node stencil holds: (setting, owned u)
+        self._fused = False             # residual evaluations may build the Jacobian too
+        self._fuse_next = False         # ... and the next one does
+        self._residuals_since_jacobian = 0
         self._callback_error = None
         self._setting_cache = None
         #: counters: Newton solves and iterations, their linear iterations, residual and
@@ -177,8 +191,11 @@ class NonlinearProblem:
             # (options of another preconditioner would be errors, not just unused, in PETSc).
             # Smoothing by SOR sweeps: no eigenvalue estimates to set up at each Newton step
             # (Chebyshev's), a third less time per Newton step on the p-Laplacian.
+            # One Richardson step of SSOR before and after each coarse correction: a quarter
+            # fewer CG iterations than two steps do not pay for the doubled smoothing.
             opts.update({"pc_mg_levels": levels, "pc_mg_galerkin": "pmat",
-                         "mg_levels_ksp_type": "richardson", "mg_levels_pc_type": "sor"})
+                         "mg_levels_ksp_type": "richardson", "mg_levels_pc_type": "sor",
+                         "mg_levels_ksp_max_it": 1})
         return opts
 
     def multigrid_levels(self, coarsest=2):
@@ -281,6 +298,8 @@ class NonlinearProblem:
         x[self.constrained_index] = setting.dirichlet_values
         self._setting = setting
         self._callback_error = None
+        self._fused = self._fuse_next = self.jacobian_with_residual()
+        self._residuals_since_jacobian = 0
         self.snes.setConvergenceHistory(length=1000, reset=True)
         try:
             self.snes.solve(None, self.x)
@@ -303,9 +322,24 @@ class NonlinearProblem:
                                      norms, lin, detail=f"problem {self.prefix!r}, "
                                      f"{self.law.name}")
         agree(self.comm, error, where=f"{self.prefix} forward solve")
-        # The matrix holds the Jacobian of the last Newton step, not yet of the solution.
+        # The matrix holds the Jacobian of the last Newton step, not yet of the solution; with
+        # fused evaluations the stencil holds the solution's (the last residual was there).
         self._matrix_state = None
         return self.x.getArray(readonly=True).reshape(-1, self.m).copy()
+
+    def jacobian_with_residual(self):
+        """Whether residual evaluations may build the Jacobian too (one evaluation of the law
+        for both, and the solution's Jacobian ready for the adjoint; see the module
+        docstring): with SNES's Newton line search "bt" or "basic" and a Jacobian at every step
+        (the defaults), every residual evaluation but the last one and rejected line-search
+        points is followed by a Jacobian at the same point. Other methods evaluate them
+        separately."""
+        db = self._PETSc.Options()
+        lag = db.getInt(self.prefix + "snes_lag_jacobian", 1)
+        mf = db.getBool(self.prefix + "snes_mf", False) or \
+            db.getBool(self.prefix + "snes_mf_operator", False)
+        return self.snes.getType() == "newtonls" and lag == 1 and not mf and \
+            self.snes.getLineSearch().getType() in ("bt", "basic")
 
     def _u_grid(self, X):
         self.da.globalToLocal(X, self.x_local)
@@ -315,13 +349,23 @@ class NonlinearProblem:
     def _residual_callback(self, snes, X, F):
         setting = self._setting
         u_grid = self._u_grid(X)
+        fused = self._fuse_next
+        self._residuals_since_jacobian += 1
         error = None
         try:
             out = np.zeros(u_grid.shape)
-            setting.add_residual(self, u_grid, out)
+            if fused:
+                self._stencil_state = None
+                self.pattern.stencil[...] = 0.0
+                setting.add_residual_and_matrix(self, u_grid, out, self.pattern.stencil)
+            else:
+                setting.add_residual(self, u_grid, out)
         except Exception as e:       # agreed below: every rank raises together
             error = e
         self._agree_in_callback(error, "a residual evaluation")
+        if fused:
+            self._stencil_state = (setting, X.getArray(readonly=True).copy())
+            self.stats["jacobians"] += 1
         self.F_local.getArray()[:] = out.reshape(-1)
         F.zeroEntries()
         self.da.localToGlobal(self.F_local, F, addv=self._PETSc.InsertMode.ADD_VALUES)
@@ -332,21 +376,42 @@ class NonlinearProblem:
         self.stats["residuals"] += 1
 
     def _jacobian_callback(self, snes, X, J, P):
-        self.assemble_jacobian(self._setting, self._u_grid(X))
+        self.assemble_jacobian(self._setting, X)
+        # Build the Jacobian with the next residuals once a Newton step was taken whole (one
+        # residual since the last Jacobian, after the first): from then on the line search
+        # keeps taking full steps, so no Jacobian is built at a point it rejects.
+        first = self.snes.getIterationNumber() == 0
+        self._fuse_next = self._fused and not first and self._residuals_since_jacobian == 1
+        self._residuals_since_jacobian = 0
 
-    def assemble_jacobian(self, setting, u_grid, key=None):
-        """Fill the matrix with R'(u) (constrained rows/columns identity). Collective."""
+    def _stencil_holds(self, setting, x):
+        held = self._stencil_state
+        return held is not None and held[0] is setting and np.array_equal(held[1], x)
+
+    def assemble_jacobian(self, setting, x, key=None, reuse=True):
+        """Fill the matrix with R'(u) for the owned values ``x`` (a vector of the problem's
+        layout, or an array (n_owned*m,)), constrained rows/columns identity; the law's
+        Jacobians are evaluated unless the node stencil holds them for this setting and point
+        already (made with the residual there) and ``reuse``. ``key``: what the matrix then
+        holds (see :meth:`at_state`). Collective."""
+        if isinstance(x, np.ndarray):
+            self.x.getArray()[:] = x
+            x = self.x
+        X, x = x, x.getArray(readonly=True)
         error = None
         try:
-            self.pattern.stencil[...] = 0.0
-            setting.matrix_values(self, u_grid, self.pattern.stencil)
+            if not (reuse and self._stencil_holds(setting, x)):
+                self._stencil_state = None
+                self.pattern.stencil[...] = 0.0
+                setting.matrix_values(self, self._u_grid(X), self.pattern.stencil)
+                self._stencil_state = (setting, np.array(x, copy=True))
+                self.stats["jacobians"] += 1
             values = self.pattern.gather()
         except Exception as e:
             error = e
         self._agree_in_callback(error, "a Jacobian evaluation")
         self.J.setValuesCOO(values)
         self._jacobian_serial += 1
-        self.stats["jacobians"] += 1
         self._matrix_state = key
 
     def _agree_in_callback(self, error, where):
@@ -361,8 +426,7 @@ class NonlinearProblem:
         (``key`` identifies the state). Collective."""
         if self._matrix_state is not None and self._matrix_state == key:
             return
-        self.x.getArray()[:] = np.reshape(u, -1)
-        self.assemble_jacobian(setting, self._u_grid(self.x), key)
+        self.assemble_jacobian(setting, np.reshape(u, -1), key)
 
     def linear_solve(self, rhs, what):
         """Solve R'(u) x = rhs — transposed for adjoints — with the matrix made by

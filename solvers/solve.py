@@ -148,8 +148,16 @@ class Setting:
             problem.assembler.add_mass(u_grid, out, self.mass_scale)
 
     def matrix_values(self, problem, u_grid, values):
+        """values += θ A'(u) + s_M M (the Jacobian's node stencil, local)."""
         problem.assembler.matrix_values(u_grid, self.coefs, values, self.theta)
         if self.mass_scale:
+            problem.assembler.add_mass_values(values, self.mass_scale)
+
+    def add_residual_and_matrix(self, problem, u_grid, out, values):
+        """Both of the above from one evaluation of the law per slab (local)."""
+        problem.assembler.add_action_and_matrix(u_grid, self.coefs, out, values, self.theta)
+        if self.mass_scale:
+            problem.assembler.add_mass(u_grid, out, self.mass_scale)
             problem.assembler.add_mass_values(values, self.mass_scale)
 
 

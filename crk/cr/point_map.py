@@ -168,7 +168,7 @@ class PointMap(DifferentiableFunction):
             backward < forward or backward == forward and self.jacobian_reverse_on_tie))
         return JacobianPlan(n, argnums, out_sizes, in_sizes, pointwise, reverse)
 
-    def _chunked_jacobians(self, args, plan, fill, chunk_size=None):
+    def _chunked_jacobians(self, args, plan, fill, chunk_size=None, values=False):
         """Allocate the Jacobian blocks once and let ``fill`` compute them a chunk of points at
         a time, so the extra memory is the Jacobian plus one chunk's temporaries.
 
@@ -176,7 +176,9 @@ class PointMap(DifferentiableFunction):
         ``chunk_args`` (pointwise arguments sliced, parameters whole), ``blocks[o][k]`` of shape
         (chunk, out_size[o], in_size[k]) (views into the result). ``chunk_size``: points per
         chunk (default the class's ``jacobian_chunk``). Returns ``J[o][k]`` shaped
-        (n, *out_point_shape, *in_shape).
+        (n, *out_point_shape, *in_shape). With ``values``, ``fill(chunk_args, blocks, outs)``
+        also writes the outputs ``outs[o]`` (chunk, *out_point_shape) and the result is
+        ``(outputs, J)``.
         """
         if chunk_size is None:
             chunk_size = self.jacobian_chunk
@@ -187,12 +189,18 @@ class PointMap(DifferentiableFunction):
         n = plan.n
         args = tuple(np.asarray(a) if pw else a for a, pw in zip(args, self.pointwise))
         blocks = [[np.empty((n, m, k)) for k in plan.in_sizes] for m in plan.out_sizes]
+        outs = [np.empty((n,) + s) for s in self.out_point_shapes] if values else None
         for start in range(0, n, int(chunk_size)):
             stop = min(n, start + int(chunk_size))
             chunk = tuple(a[start:stop] if pw else a for a, pw in zip(args, self.pointwise))
-            fill(chunk, [[b[start:stop] for b in row] for row in blocks])
-        return [[b.reshape((n,) + self.out_point_shapes[o] + self.in_point_shapes[a])
-                 for b, a in zip(row, plan.argnums)] for o, row in enumerate(blocks)]
+            views = [[b[start:stop] for b in row] for row in blocks]
+            if values:
+                fill(chunk, views, [o[start:stop] for o in outs])
+            else:
+                fill(chunk, views)
+        J = [[b.reshape((n,) + self.out_point_shapes[o] + self.in_point_shapes[a])
+              for b, a in zip(row, plan.argnums)] for o, row in enumerate(blocks)]
+        return (tuple(outs), J) if values else J
 
     # -- public use --------------------------------------------------------------------------
     def __call__(self, *args):
@@ -213,6 +221,14 @@ class PointMap(DifferentiableFunction):
         ``chunk_size`` points per pass). ``mode``: None, "forward" or "reverse".
         """
         raise NotImplementedError
+
+    def value_and_jacobians(self, *args, argnums=None, mode=None, chunk_size=None):
+        """The outputs (a tuple, as :meth:`evaluate` gives them) and the per-point Jacobians
+        (as :meth:`jacobians` gives them) at the same arguments. A backend that gets both from
+        the same passes (JAX: the primal of its tangent or cotangent passes) overrides this;
+        the default makes the two calls. Not recorded; not collective."""
+        return (tuple(self.evaluate(tuple(args))),
+                self.jacobians(*args, argnums=argnums, mode=mode, chunk_size=chunk_size))
 
     def compose(self, inner):
         """The point map ``self ∘ inner``: ``self`` takes exactly ``inner``'s outputs."""
@@ -299,16 +315,25 @@ class ComposedPointMap(PointMap):
 
     def jacobians(self, *args, argnums=None, mode=None, chunk_size=None):
         """The chain rule on the two maps' Jacobians (``mode``, ``chunk_size``: passed to both)."""
+        return self.value_and_jacobians(*args, argnums=argnums, mode=mode,
+                                        chunk_size=chunk_size)[1]
+
+    def value_and_jacobians(self, *args, argnums=None, mode=None, chunk_size=None):
+        """The outer map's outputs and Jacobians at the inner map's outputs, chained."""
         argnums = tuple(range(self.n_inputs)) if argnums is None else tuple(argnums)
         mid = tuple(self.inner.evaluate(tuple(args)))
-        j_outer = self.outer.jacobians(*mid, mode=mode, chunk_size=chunk_size)
+        outs, j_outer = self.outer.value_and_jacobians(*mid, mode=mode, chunk_size=chunk_size)
         j_inner = self.inner.jacobians(*args, argnums=argnums, mode=mode, chunk_size=chunk_size)
+        return tuple(outs), self._chain(j_outer, j_inner, len(argnums), len(mid))
+
+    def _chain(self, j_outer, j_inner, n_args, n_mid):
+        """J[o][k] = Σ_m j_outer[o][m] j_inner[m][k], per point."""
         result = []
         for o in range(self.n_outputs):
             row = []
-            for k in range(len(argnums)):
+            for k in range(n_args):
                 total = None
-                for m in range(len(mid)):
+                for m in range(n_mid):
                     part = _contract(j_outer[o][m], j_inner[m][k],
                                      len(self.inner.out_point_shapes[m]))
                     total = part if total is None else total + part

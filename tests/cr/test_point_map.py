@@ -189,3 +189,23 @@ def test_jacobians_argument_errors(backend):
         pm.jacobians(u, g, p, mode="sideways")
     empty = pm.jacobians(u[:0], g[:0], p)
     assert [j.shape for j in empty[0]] == [(0, 2), (0, 2, 2), (0, 2)]
+
+
+@pytest.mark.parametrize("mode", [None, "forward", "reverse"])
+@pytest.mark.parametrize("backend", ["autograd", "jax", "tensorflow", "composed"])
+def test_value_and_jacobians_equal_separate_calls(backend, mode):
+    """value_and_jacobians gives evaluate's outputs and jacobians' blocks (chunked too, with a
+    subset of arguments in any order); the JAX map takes both from one compiled program."""
+    pm = COMPOSED if backend == "composed" else _flux_map(backend)
+    u, g, p = sample(11, seed=5)
+    outs, jac = pm.value_and_jacobians(u, g, p, argnums=(1, 0), mode=mode, chunk_size=4)
+    assert isinstance(outs, tuple) and len(outs) == 1
+    onp.testing.assert_allclose(outs[0], pm.evaluate((u, g, p))[0], rtol=1e-14, atol=1e-15)
+    separate = pm.jacobians(u, g, p, argnums=(1, 0), mode=mode)
+    assert [j.shape for j in jac[0]] == [(11, 2, 2), (11, 2)]
+    for a, b in zip(jac[0], separate[0]):
+        onp.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    if backend == "jax":
+        traces = dict(pm.trace_counts)
+        pm.value_and_jacobians(u, g, p, argnums=(1, 0), mode=mode, chunk_size=4)
+        assert pm.trace_counts == traces          # compiled once, reused

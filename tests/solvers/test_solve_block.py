@@ -93,6 +93,40 @@ def test_hessian_costs_three_solves(PETSc):
             assert problem.stats["newton_iterations"] == before["newton_iterations"]
 
 
+@pytest.mark.mpi
+@pytest.mark.parametrize("line_search", ["bt", "l2"])
+def test_adjoint_reuses_the_jacobian_of_the_last_residual(PETSc, line_search):
+    """With Newton's bt line search the residual evaluations of full Newton steps build the
+    Jacobian too, so the adjoint of the latest solve evaluates no Jacobian of the law, while
+    an earlier solve of
+    the same problem (another point) gets its own; with the l2 line search (residuals at
+    points where no Jacobian follows) they are separate. Either way the gradient passes the
+    Taylor test."""
+    db = PETSc.Options()
+    db["taylor_snes_linesearch_type"] = line_search
+    try:
+        with crk.Tape() as tape, solvers.BoxMesh((N, N)) as mesh, \
+                solvers.NonlinearProblem(mesh, _flux(2), state=("grad_u",), symmetric=True,
+                                         dirichlet=[solvers.DirichletBC("boundary", 0.0)],
+                                         options_prefix="taylor_") as problem:
+            assert problem.jacobian_with_residual() == (line_search == "bt")
+            kappa = mesh.field(lambda x: 1.0 + 0.3 * x[:, 0] * x[:, 1])
+            p1, p2 = crk.AdjFloat(2.5), crk.AdjFloat(3.0)
+            u1 = problem.solve(kappa, p1, f=1.0)
+            u2 = problem.solve(kappa, p2, f=1.0)
+            J = l2_misfit(mesh, u1, 0.0) + l2_misfit(mesh, u2, lambda x: 0.1 * x[:, 0])
+            rf = crk.ReducedFunctional(J, [crk.Control(p1), crk.Control(p2)], tape=tape)
+            rf.derivative()
+            rf([2.6, 3.1])                  # replay both solves at a new point
+            before = problem.stats["jacobians"]
+            rf.derivative()
+            assert problem.stats["jacobians"] - before == (1 if line_search == "bt" else 2)
+            rates = crk.taylor_to_dict(rf, [2.6, 3.1], [0.3, -0.2])
+            assert min(rates["R1"]["Rate"]) > 1.9, rates
+    finally:
+        del db["taylor_snes_linesearch_type"]
+
+
 def _functional_and_gradient(comm, assert_replicated=None):
     """J and dJ/d(p, κ) (κ part gathered in natural order) for the Taylor setup on ``comm``."""
     with crk.Tape(comm=comm) as tape, solvers.BoxMesh((N, N + 2), comm=comm) as mesh:
