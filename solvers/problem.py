@@ -191,8 +191,9 @@ class NonlinearProblem:
             # (options of another preconditioner would be errors, not just unused, in PETSc).
             # Smoothing by SOR sweeps: no eigenvalue estimates to set up at each Newton step
             # (Chebyshev's), a third less time per Newton step on the p-Laplacian.
-            # One Richardson step of SSOR before and after each coarse correction: a quarter
-            # fewer CG iterations than two steps do not pay for the doubled smoothing.
+            # One Richardson step of SSOR per level before and after the coarse correction:
+            # two steps save one CG iteration in seven (p-Laplacian, 256²) for twice the
+            # smoothing.
             opts.update({"pc_mg_levels": levels, "pc_mg_galerkin": "pmat",
                          "mg_levels_ksp_type": "richardson", "mg_levels_pc_type": "sor",
                          "mg_levels_ksp_max_it": 1})
