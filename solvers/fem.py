@@ -57,6 +57,7 @@ class Q1Element:
         self.wN = self.w[:, None] * self.N                                   # (nq, nb)
         self.wdN = self.w[:, None, None] * self.dN                           # (nq, dim, nb)
         self.mass = np.einsum("qa,qb->ab", self.wN, self.N)                  # (nb, nb)
+        self._factors = {}                  # element_matrices' factors, made on first use
 
     def face_rule(self, axis, side):
         """Quadrature on the element face ``axis = side``: (N (nqf, nb), weights (nqf,))."""
@@ -133,7 +134,7 @@ class Q1Element:
         """(Tᵀ (nb·nb, nq·x), axes): the shape-function products of one kind of Jacobian and
         the transpose taking its per-point block (E, c1, [i], c2, [j]) to (c1, c2, [i], [j],
         E)."""
-        cache = self.__dict__.setdefault("_factors", {})
+        cache = self._factors
         if spec not in cache:
             nb = self.nb
             if spec == "gg":

@@ -167,6 +167,15 @@ class Law:
                 cots.append(None if cbar is None else cbar.reshape((n,) + self.u_shape))
         return tuple(cots)
 
+    def _merge(self, outputs, n):
+        """Flux and reaction from the maps' outputs, given as (outputs, roles) per map."""
+        q = c = None
+        for outs, roles in outputs:
+            qq, cc = self._split(outs, roles, n)
+            q = qq if qq is not None else q
+            c = cc if cc is not None else c
+        return q, c
+
     def _split(self, outs, roles, n):
         q = c = None
         for out, role in zip(outs, roles):
@@ -197,12 +206,7 @@ class Law:
         """Flux (n, m, d) and reaction (n, m) or None."""
         n = gq.shape[0]
         args = self._args(uq, gq, coefs)
-        q = c = None
-        for pm, roles in self.maps:
-            qq, cc = self._split(pm.evaluate(args), roles, n)
-            q = qq if qq is not None else q
-            c = cc if cc is not None else c
-        return q, c
+        return self._merge(((pm.evaluate(args), roles) for pm, roles in self.maps), n)
 
     def jacobians(self, uq, gq, coefs):
         """Per-point Jacobians: dict with keys "gg" (n, m, d, m, d) = ∂q/∂∇u, "gu"
@@ -220,14 +224,11 @@ class Law:
         m, d = self.m, self.dim
         args = self._args(uq, gq, coefs)
         argnums = tuple(range(self.n_state))
-        out = {}
-        q = c = None
+        out, outputs = {}, []
         for pm, roles in self.maps:
             if values:
                 outs, J = pm.value_and_jacobians(*args, argnums=argnums)
-                qq, cc = self._split(outs, roles, n)
-                q = qq if qq is not None else q
-                c = cc if cc is not None else c
+                outputs.append((outs, roles))
             else:
                 J = pm.jacobians(*args, argnums=argnums)
             for o, role in enumerate(roles):
@@ -236,7 +237,7 @@ class Law:
                     shape = {"gg": (n, m, d, m, d), "gu": (n, m, d, m), "ug": (n, m, m, d),
                              "uu": (n, m, m)}[key]
                     out[key] = np.asarray(J[o][k]).reshape(shape)
-        return q, c, out
+        return self._merge(outputs, n) + (out,)
 
     def jvp(self, uq, gq, coefs, du, dg, dcoefs):
         """Tangents of flux and reaction for state tangents du (n, m), dg (n, m, d) and
@@ -246,12 +247,7 @@ class Law:
         tangents = tuple(self._state_tangents(du, dg, n)) + tuple(dcoefs)
         if all(t is None for t in tangents):
             return None, None
-        q = c = None
-        for pm, roles in self.maps:
-            qq, cc = self._split(pm.jvp(args, tangents), roles, n)
-            q = qq if qq is not None else q
-            c = cc if cc is not None else c
-        return q, c
+        return self._merge(((pm.jvp(args, tangents), roles) for pm, roles in self.maps), n)
 
     def vjp(self, uq, gq, coefs, qbar, cbar, coef_mask, state=True):
         """Cotangents of u (n, m), ∇u (n, m, d) (if ``state``, else None) and of the
