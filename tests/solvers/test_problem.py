@@ -73,6 +73,38 @@ def test_options_defaults_and_command_line(PETSc, laplacian):
 
 
 @pytest.mark.mpi
+@pytest.mark.parametrize("n, levels", [(16, 3), (128, 3), (256, 4)])
+def test_multigrid_defaults_give_a_symmetric_v_cycle(PETSc, plaplace, comm, n, levels):
+    """Geometric multigrid down to about a thousand unknowns (at least 3 levels), smoothed by a
+    forward Gauss-Seidel sweep before the coarse correction and a backward one after: the
+    V-cycle is a symmetric operator (CG needs that) on every rank count."""
+    with solvers.BoxMesh((n, n), comm=comm) as mesh, \
+            _problem(mesh, plaplace, "mgdef_") as problem:
+        pc = problem.ksp.getPC()
+        assert pc.getType() == "mg" and pc.getMGLevels() == levels
+        problem.solve(3.0, f=1.0)
+        assert problem.snes.getConvergedReason() > 0
+        # the same random vectors on every rank count: global arrays cut to the owned part
+        rng = np.random.default_rng(7)
+        x_all, y_all = rng.standard_normal((2, mesh.total_nodes))
+        x, y, px, py = (problem.J.createVecLeft() for _ in range(4))
+        lo, hi = x.getOwnershipRange()
+        x.setArray(x_all[lo:hi])
+        y.setArray(y_all[lo:hi])
+        pc.apply(x, px)
+        pc.apply(y, py)
+        a, b = y.dot(px), x.dot(py)
+        assert abs(a - b) <= 1e-10 * abs(a), (a, b)
+        assert x.dot(px) > 0                        # and positive definite along x
+        # the smoothers: one Richardson step of processor-local SOR down and up
+        for level in range(1, levels):
+            for ksp in (pc.getMGSmootherDown(level), pc.getMGSmootherUp(level)):
+                assert ksp.getType() == "richardson" and ksp.getPC().getType() == "sor"
+                assert ksp.getTolerances()[3] == 1
+            assert pc.getMGSmootherDown(level) != pc.getMGSmootherUp(level)
+
+
+@pytest.mark.mpi
 def test_diverging_solve_raises_on_every_rank(PETSc, plaplace):
     db = PETSc.Options()
     db["div_snes_max_it"] = 2
