@@ -15,9 +15,8 @@ an unused option. Defaults: Newton with a backtracking line search, snes_rtol 1e
 solves to PETSc's ksp_rtol 1e-5 (looser costs Newton steps, tighter buys nothing: the last
 Newton steps still converge to round-off on the p-Laplacian; Eisenstat–Walker doubled the
 Newton steps there); CG (symmetric problems) or GMRES; geometric multigrid on the DMDA
-hierarchy (Galerkin coarse operators, one Gauss-Seidel sweep per level and direction: forward
-before the coarse correction, backward after; coarsened down to about a thousand unknowns) when
-every rank's part of the grid coarsens at least twice, else GAMG (with the rigid-body near-null
+hierarchy (Galerkin coarse operators, one SSOR smoothing step per level and direction, coarsened
+down to about a thousand unknowns) when every rank's part of the grid coarsens at least twice, else GAMG (with the rigid-body near-null
 space for vector problems).
 
 Residual and Jacobian together. With Newton's method and the bt or basic line search (the
@@ -192,28 +191,23 @@ class NonlinearProblem:
             # (options of another preconditioner would be errors, not just unused, in PETSc).
             # Smoothing by SOR sweeps: no eigenvalue estimates to set up at each Newton step
             # (Chebyshev's), a third less time per Newton step on the p-Laplacian.
-            # One Richardson step per level before and after the coarse correction, a forward
-            # Gauss-Seidel sweep before and a backward one after (each rank's block: parallel
-            # SOR is local). The V-cycle stays symmetric (the backward sweep is the forward
-            # one's transpose), so CG applies, and each smoothing reads the matrix once, not
-            # twice as a symmetric sweep does: the linear solves, bound by memory bandwidth,
-            # take 0.29 s instead of 0.41 s per forward solve, for one CG iteration more
-            # (p-Laplacian, 512², 1 rank).
+            # One Richardson step of SSOR per level before and after the coarse correction:
+            # two steps save one CG iteration in seven (p-Laplacian, 256²) for twice the
+            # smoothing. (A forward Gauss-Seidel sweep down and a backward one up, also a
+            # symmetric V-cycle, reads the matrix half as often: 0.29 s instead of 0.41 s of
+            # linear solves per forward solve on 512², 1 rank, 7% less on 2 ranks; but Newton
+            # then ends at another point within snes_rtol, and a Taylor test of the tutorial's
+            # Hessian on 2 ranks met that noise at its smallest step.)
             opts.update({"pc_mg_levels": max(3, min(levels, self._levels_to_coarse_size())),
                          "pc_mg_galerkin": "pmat",
-                         "pc_mg_distinct_smoothup": True,
                          "mg_levels_ksp_type": "richardson", "mg_levels_pc_type": "sor",
-                         "mg_levels_ksp_max_it": 1, "mg_levels_pc_sor_local_forward": True,
-                         "mg_levels_up_ksp_type": "richardson", "mg_levels_up_pc_type": "sor",
-                         "mg_levels_up_ksp_max_it": 1,
-                         "mg_levels_up_pc_sor_local_backward": True})
+                         "mg_levels_ksp_max_it": 1})
         return opts
 
     #: Geometric multigrid coarsens no further than a grid of about this many unknowns (solved
-    #: by LU, redundantly on every rank): a smaller coarse grid saves nothing measurable, and
-    #: every level costs halo exchanges per V-cycle, latency that does not shrink with the rank
-    #: count (p-Laplacian 512², linear solves per forward solve: 0.31 s on 1 rank and 0.19 s on
-    #: 2 with 9 and 8 levels down to 2² and 4² cells, 0.29 s and 0.16 s with 5 down to 32²).
+    #: by LU, redundantly on every rank): the extra levels below it cost time and save none
+    #: (p-Laplacian 512², the linear solves of one forward solve on 1 rank: 0.43 s with 9
+    #: levels down to 2² cells, 0.36 s with 5 down to 32²; on 2 ranks 0.21-0.25 s either way).
     multigrid_coarse_unknowns = 1000
 
     def _levels_to_coarse_size(self):
