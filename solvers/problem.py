@@ -16,8 +16,8 @@ solves to PETSc's ksp_rtol 1e-5 (looser costs Newton steps, tighter buys nothing
 Newton steps still converge to round-off on the p-Laplacian; Eisenstat–Walker doubled the
 Newton steps there); CG (symmetric problems) or GMRES; geometric multigrid on the DMDA
 hierarchy (Galerkin coarse operators, one SSOR smoothing step per level and direction, coarsened
-down to about a thousand unknowns) when every rank's part of the grid coarsens at least twice, else GAMG (with the rigid-body near-null
-space for vector problems).
+down to about a thousand unknowns) when every rank's part of the grid coarsens at least twice,
+else GAMG (with the rigid-body near-null space for vector problems).
 
 Residual and Jacobian together. With Newton's method and the bt or basic line search (the
 default), SNES asks for the Jacobian at every point where it evaluated the residual, except the
@@ -193,11 +193,10 @@ class NonlinearProblem:
             # (Chebyshev's), a third less time per Newton step on the p-Laplacian.
             # One Richardson step of SSOR per level before and after the coarse correction:
             # two steps save one CG iteration in seven (p-Laplacian, 256²) for twice the
-            # smoothing. (A forward Gauss-Seidel sweep down and a backward one up, also a
-            # symmetric V-cycle, reads the matrix half as often: 0.29 s instead of 0.41 s of
-            # linear solves per forward solve on 512², 1 rank, 7% less on 2 ranks; but Newton
-            # then ends at another point within snes_rtol, and a Taylor test of the tutorial's
-            # Hessian on 2 ranks met that noise at its smallest step.)
+            # smoothing. (A forward Gauss-Seidel sweep down and a backward one up, in exact
+            # arithmetic also a symmetric V-cycle, reads the matrix half as often: 0.29 s, not
+            # 0.41 s, of linear solves per forward solve on 512², 1 rank, 7% less on 2; but an
+            # adjoint CG solve to rtol 1e-12 stalled with it on 3 ranks (16², the tutorial).)
             opts.update({"pc_mg_levels": max(3, min(levels, self._levels_to_coarse_size())),
                          "pc_mg_galerkin": "pmat",
                          "mg_levels_ksp_type": "richardson", "mg_levels_pc_type": "sor",
