@@ -205,8 +205,9 @@ class NonlinearProblem:
 
     #: Geometric multigrid coarsens no further than a grid of about this many unknowns (solved
     #: by LU, redundantly on every rank): the extra levels below it cost time and save none
-    #: (p-Laplacian 512², the linear solves of one forward solve on 1 rank: 0.43 s with 9
-    #: levels down to 2² cells, 0.36 s with 5 down to 32²; on 2 ranks 0.21-0.25 s either way).
+    #: (p-Laplacian 512², the linear solves of one forward solve on 1 rank: 0.40-0.43 s with 8
+    #: or 9 levels, down to 4² or 2² cells, 0.35-0.38 s with 5, down to 32²; on 2 ranks
+    #: 0.21-0.25 s either way).
     multigrid_coarse_unknowns = 1000
 
     def _levels_to_coarse_size(self):
