@@ -197,7 +197,8 @@ class NonlinearProblem:
             # arithmetic also a symmetric V-cycle, reads the matrix half as often: 0.29 s, not
             # 0.41 s, of linear solves per forward solve on 512², 1 rank, 7% less on 2; but an
             # adjoint CG solve to rtol 1e-12 stalled with it on 3 ranks (16², the tutorial).)
-            opts.update({"pc_mg_levels": max(3, min(levels, self._levels_to_coarse_size())),
+            sized = self.multigrid_levels(coarse_unknowns=self.multigrid_coarse_unknowns)
+            opts.update({"pc_mg_levels": min(levels, max(3, sized)),
                          "pc_mg_galerkin": "pmat",
                          "mg_levels_ksp_type": "richardson", "mg_levels_pc_type": "sor",
                          "mg_levels_ksp_max_it": 1})
@@ -210,27 +211,18 @@ class NonlinearProblem:
     #: 0.21-0.25 s either way).
     multigrid_coarse_unknowns = 1000
 
-    def _levels_to_coarse_size(self):
-        """Levels until the next coarsening would leave fewer than
-        :attr:`multigrid_coarse_unknowns` unknowns."""
-        levels = 1
-        while True:
-            factor = 2 ** levels
-            coarse = self.m * np.prod([c // factor + 1 for c in self.mesh.cells])
-            if any(c % factor for c in self.mesh.cells) or \
-                    coarse < self.multigrid_coarse_unknowns:
-                return levels
-            levels += 1
-
-    def multigrid_levels(self, coarsest=2):
+    def multigrid_levels(self, coarsest=2, coarse_unknowns=0):
         """How many levels of geometric multigrid the DMDA supports: every coarsening halves
-        the cells on every axis, and every rank keeps at least ``coarsest`` nodes per axis."""
+        the cells on every axis, every rank keeps at least ``coarsest`` nodes per axis, and
+        the coarsest grid keeps at least ``coarse_unknowns`` unknowns. Not collective."""
         levels = 1
         ranges = self.da.getOwnershipRanges()
         while True:
             factor = 2 ** levels
             ok = all(c % factor == 0 and c // factor >= 2 for c in self.mesh.cells)
             ok = ok and all(min(owned) >= coarsest * factor for owned in ranges)
+            ok = ok and self.m * np.prod([c // factor + 1 for c in self.mesh.cells]) \
+                >= coarse_unknowns
             if not ok:
                 return levels
             levels += 1
@@ -409,8 +401,13 @@ class NonlinearProblem:
         self._residuals_since_jacobian = 0
 
     def _stencil_holds(self, setting, x):
+        """Whether the node stencil holds the law's Jacobians for ``setting`` at ``x`` on every
+        rank. Collective: a rank whose owned values did not move (it owns only constrained
+        nodes, say) must still build the stencil with the others, whose ghost exchange it
+        joins."""
         held = self._stencil_state
-        return held is not None and held[0] is setting and np.array_equal(held[1], x)
+        here = held is not None and held[0] is setting and np.array_equal(held[1], x)
+        return self.comm.allreduce(0 if here else 1) == 0
 
     def assemble_jacobian(self, setting, x, key=None, reuse=True):
         """Fill the matrix with R'(u) for the owned values ``x`` (a vector of the problem's

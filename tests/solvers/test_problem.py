@@ -103,6 +103,64 @@ def test_multigrid_defaults_give_a_symmetric_v_cycle(PETSc, plaplace, comm, n, l
 
 
 @pytest.mark.mpi
+def test_multigrid_chosen_on_a_small_grid_keeps_the_supported_levels(PETSc, plaplace, comm):
+    """``-pc_type mg`` chosen by the user on a grid too small for crk's default of at least 3
+    levels: crk asks for no more levels than the DMDA supports on this rank count."""
+    db = PETSc.Options()
+    db["mgsmall_pc_type"] = "mg"
+    try:
+        with solvers.BoxMesh((4, 4), comm=comm) as mesh, \
+                _problem(mesh, plaplace, "mgsmall_") as problem:
+            levels = problem.multigrid_levels()
+            assert levels < 3
+            pc = problem.ksp.getPC()
+            assert pc.getType() == "mg" and pc.getMGLevels() == levels
+            problem.solve(3.0, f=1.0)
+            assert problem.snes.getConvergedReason() > 0
+    finally:
+        del db["mgsmall_pc_type"]
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("linesearch", ["bt", "l2"])
+def test_a_rank_owning_only_constrained_nodes_keeps_up(PETSc, plaplace, comm, linesearch):
+    """The last rank owns only the x = 1 column of nodes, all under Dirichlet data: with exact
+    linear solves its owned values never move, yet it must build every Jacobian with the others
+    (an ``l2`` line search builds each one apart from the residual). Solution and gradient
+    equal the even split's."""
+    from solvers.functionals import l2_misfit
+    n, size = 16, comm.size
+    xs = (n + 1,) if size == 1 else \
+        tuple(int(c) for c in np.diff(np.linspace(0, n, size).round())) + (1,)
+    db = PETSc.Options()
+    options = {"snes_linesearch_type": linesearch, "ksp_type": "preonly",
+               "pc_type": "redundant"}
+    results = []
+    try:
+        for ownership, prefix in (((xs, (n + 1,)), "onlybc_"), (None, "evensplit_")):
+            for key, value in options.items():
+                db[prefix + key] = value
+            with solvers.BoxMesh((n, n), comm=comm, ownership=ownership) as mesh, \
+                    _problem(mesh, plaplace, prefix) as problem:
+                tape = crk.Tape()
+                with tape:
+                    p = crk.AdjFloat(3.0)
+                    u = problem.solve(p, f=1.0)
+                    J = l2_misfit(mesh, u, 0.0)
+                rf = crk.ReducedFunctional(J, crk.Control(p), tape=tape)
+                assert problem.snes.getConvergedReason() > 0
+                results.append((float(J), float(rf.derivative()), mesh.gather(u.value)))
+    finally:
+        for prefix in ("onlybc_", "evensplit_"):
+            for key in options:
+                if db.hasName(prefix + key):
+                    del db[prefix + key]
+    (J1, g1, u1), (J2, g2, u2) = results
+    assert abs(J1 - J2) <= 1e-10 * abs(J2) and abs(g1 - g2) <= 1e-10 * abs(g2)
+    assert np.abs(u1 - u2).max() <= 1e-10 * np.abs(u2).max(), np.abs(u1 - u2).max()
+
+
+@pytest.mark.mpi
 def test_diverging_solve_raises_on_every_rank(PETSc, plaplace):
     db = PETSc.Options()
     db["div_snes_max_it"] = 2
