@@ -17,12 +17,16 @@ every run bracketed by barriers and taken as the maximum over ranks):
   gradient ≤ (2 + recompute ratio) × forward.
 
 The driver runs each (case, grid, ranks) in a fresh ``mpirun -n <ranks>`` worker and the
-reference the same way, and prints one table plus a JSON line per run.
+reference the same way, and prints one table plus a JSON line per run. Rounds are outermost:
+each round runs every rank count, so the 1 -> 2 rank speed-up is also given per round. With 1
+and 2 ranks, each round also runs two independent 1-rank workers at once: against one alone,
+they measure what a second core gives this machine at best (shared caches, memory bandwidth,
+a second vCPU that may be a hyperthread), the ceiling the 2-rank speed-up is quoted against.
 
 Usage:
     python scripts/bench_solvers.py [--case plaplace neohookean transient] [--n 256 512]
         [--ranks 1 2] [--repeat 3] [--rounds 2] [--flux pow|explog]
-        [--reference /work/dolfinx-ref] [--bind none|core] [--json FILE]
+        [--reference /work/dolfinx-ref] [--bind none|core] [--no-ceiling] [--json FILE]
 """
 import argparse
 import json
@@ -294,15 +298,27 @@ def worker(args):
 
 
 # -- driver side ---------------------------------------------------------------------------------
-def run(cmd, env=None):
+def start(cmd, env=None):
     full_env = dict(os.environ, **ENV, **(env or {}))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=3600)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ") or
-             ln.startswith("{")]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=full_env)
+
+
+def finish(proc, cmd):
+    try:
+        out, err = proc.communicate(timeout=3600)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ") or ln.startswith("{")]
     if proc.returncode != 0 or not lines:
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        sys.stderr.write(out[-3000:] + err[-3000:])
         raise RuntimeError(f"benchmark worker failed: {' '.join(cmd)}")
     return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+def run(cmd, env=None):
+    return finish(start(cmd, env), cmd)
 
 
 def _median(x):
@@ -315,12 +331,28 @@ def _binding(bind):
     return [] if bind == "none" else ["-bind-to", bind]
 
 
-def crk_run(case, n, ranks, repeat, flux, bind="none"):
+def _crk_cmd(case, n, ranks, repeat, flux, bind="none"):
     py = sys.executable
     mpirun = os.path.join(os.path.dirname(py), "mpirun")
-    cmd = [mpirun, *_binding(bind), "-n", str(ranks), py, os.path.abspath(__file__),
-           "--worker", case, "--n", str(n), "--repeat", str(repeat), "--flux", flux]
-    return run(cmd, env={"PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    return [mpirun, *_binding(bind), "-n", str(ranks), py, os.path.abspath(__file__),
+            "--worker", case, "--n", str(n), "--repeat", str(repeat), "--flux", flux]
+
+
+CRK_ENV = {"PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def crk_run(case, n, ranks, repeat, flux, bind="none"):
+    return run(_crk_cmd(case, n, ranks, repeat, flux, bind), env=CRK_ENV)
+
+
+def crk_pair_at_once(case, n, repeat, flux, bind="none"):
+    """Two independent 1-rank workers started together (each on its own core with
+    ``bind="core"``): their forward times against one worker alone give what two ranks could
+    gain on this machine at best, with crk's own mix of arithmetic and memory traffic."""
+    cmds = [(["taskset", "-c", str(core)] if bind == "core" else []) +
+            _crk_cmd(case, n, 1, repeat, flux) for core in (0, 1)]
+    procs = [start(cmd, env=CRK_ENV) for cmd in cmds]
+    return [finish(proc, cmd) for proc, cmd in zip(procs, cmds)]
 
 
 def reference_run(prefix, n, ranks, repeat, bind="none"):
@@ -341,12 +373,16 @@ def main():
     ap.add_argument("--ranks", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per worker")
     ap.add_argument("--rounds", type=int, default=2,
-                    help="crk and reference workers alternate this many times (best kept)")
+                    help="rounds of every rank count, crk then the reference (best kept; "
+                         "the speed-up also per round)")
     ap.add_argument("--flux", choices=["pow", "explog"], default="pow",
                     help="how the p-Laplacian's power is written in JAX (same function)")
     ap.add_argument("--reference", default="/work/dolfinx-ref")
     ap.add_argument("--bind", choices=["none", "core"], default="none",
                     help="mpirun process binding of crk's and the reference's ranks")
+    ap.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                    help="skip the two 1-rank workers at once (the machine's ceiling for the "
+                         "2-rank speed-up)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -356,20 +392,33 @@ def main():
     defaults = {"plaplace": [256, 512], "neohookean": [32], "transient": [128]}
     have_reference = os.path.exists(os.path.join(args.reference, "bin", "python"))
     rows = []
+    paired = {}                 # (case, n) -> per round, {ranks: crk's median forward time}
     for case in args.case:
         for n in args.n or defaults[case]:
-            for ranks in args.ranks:
-                # crk and the reference alternate, --rounds times, and each keeps its best
-                # round: on a shared machine the load changes between runs.
-                res = ref = None
-                for _ in range(args.rounds):
+            # Rounds outermost: in each round every rank count runs once, crk then the
+            # reference, so a round's 1-rank and 2-rank runs are close in time (a pair for the
+            # speed-up), and each (ranks, code) keeps its best round (on a shared machine the
+            # load changes between runs).
+            best, best_ref = {}, {}
+            rounds = paired.setdefault((case, n), [])
+            for _ in range(args.rounds):
+                rounds.append({})
+                for ranks in args.ranks:
                     r = crk_run(case, n, ranks, args.repeat, args.flux, args.bind)
-                    if res is None or _median(r["forward_s"]) < _median(res["forward_s"]):
-                        res = r
+                    rounds[-1][ranks] = _median(r["forward_s"])
+                    if ranks == 1 and 2 in args.ranks and args.ceiling:
+                        both = crk_pair_at_once(case, n, args.repeat, args.flux, args.bind)
+                        rounds[-1]["at once"] = max(_median(b["forward_s"]) for b in both)
+                    if ranks not in best or \
+                            _median(r["forward_s"]) < _median(best[ranks]["forward_s"]):
+                        best[ranks] = r
                     if case == "plaplace" and have_reference:
                         f = reference_run(args.reference, n, ranks, args.repeat, args.bind)
-                        if ref is None or f["forward_s"]["median"] < ref["forward_s"]["median"]:
-                            ref = f
+                        if ranks not in best_ref or \
+                                f["forward_s"]["median"] < best_ref[ranks]["forward_s"]["median"]:
+                            best_ref[ranks] = f
+            for ranks in args.ranks:
+                res, ref = best[ranks], best_ref.get(ranks)
                 if ref is not None:
                     res["reference"] = {k: ref[k] for k in ("forward_s", "gradient_s",
                                                             "newton_its", "J", "dJdp")}
@@ -398,8 +447,22 @@ def main():
         if ranks == 2 and (case, n, 1) in by:
             one, two = (x if isinstance(x, dict) else {"min": x, "median": x}
                         for x in (by[case, n, 1]["forward_s"], r["forward_s"]))
+            rounds = [rd for rd in paired[case, n] if 1 in rd and 2 in rd]
+            speedups = [rd[1] / rd[2] for rd in rounds]
             print(f"speed-up 1 -> 2 ranks, {case} {n}: {one['median'] / two['median']:.2f} "
-                  f"(medians), {one['min'] / two['min']:.2f} (minima)")
+                  f"(best medians), {one['min'] / two['min']:.2f} (minima); per round "
+                  f"{' '.join(f'{x:.2f}' for x in speedups)}, median "
+                  f"{statistics.median(speedups):.2f}")
+            # Two independent 1-rank runs at once, t_both, against one alone, t_1: two ranks
+            # with no communication and no serial part would be 2 t_1 / t_both faster than one.
+            ceilings = [2 * rd[1] / rd["at once"] for rd in rounds if "at once" in rd]
+            if ceilings:
+                shares = [x / c for x, c in zip(speedups, ceilings)]
+                print(f"  the machine's ceiling (two 1-rank runs at once, the slower of the "
+                      f"two): {' '.join(f'{c:.2f}' for c in ceilings)}, median "
+                      f"{statistics.median(ceilings):.2f}; speed-up / ceiling "
+                      f"{' '.join(f'{x:.2f}' for x in shares)}, median "
+                      f"{statistics.median(shares):.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
