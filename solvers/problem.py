@@ -36,7 +36,7 @@ import itertools
 
 import numpy as np
 
-from crk.parallel import agree
+from crk.parallel import agree, max_over_ranks
 
 from .assembly import Assembler, JacobianPattern
 from .boundary import DirichletBC, NeumannBC, component_list, node_mask
@@ -407,7 +407,7 @@ class NonlinearProblem:
         joins."""
         held = self._stencil_state
         here = held is not None and held[0] is setting and np.array_equal(held[1], x)
-        return self.comm.allreduce(0 if here else 1) == 0
+        return max_over_ranks(0 if here else 1, self.comm) == 0
 
     def assemble_jacobian(self, setting, x, key=None, reuse=True):
         """Fill the matrix with R'(u) for the owned values ``x`` (a vector of the problem's
