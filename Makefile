@@ -85,9 +85,10 @@ test-mpi3: install
 
 # `python -m crk.fit` is the crk-fit console script; it works before pip has (re)made
 # .venv/bin/crk-fit.
+# -bind-to core: one core per rank (MPICH binds none by default; README, "One core per rank").
 DEMO_OUTPUT ?= fit-output/p_laplacian
 demo: install
-	$(TIMEOUT) $(DEMO_TIMEOUT) $(MPIRUN) -n 2 $(VPY) -m crk.fit p_laplacian --output $(DEMO_OUTPUT)
+	$(TIMEOUT) $(DEMO_TIMEOUT) $(MPIRUN) -bind-to core -n 2 $(VPY) -m crk.fit p_laplacian --output $(DEMO_OUTPUT)
 
 # Build and test outputs; keeps .venv (the PETSc build is slow to redo).
 clean:

@@ -23,10 +23,16 @@ and 2 ranks, each round also runs two independent 1-rank workers at once: agains
 they measure what a second core gives this machine at best (shared caches, memory bandwidth,
 a second vCPU that may be a hyperthread), the ceiling the 2-rank speed-up is quoted against.
 
+Ranks are bound to cores (``mpirun -bind-to core``, crk's and the reference's alike; the two
+1-rank workers of the ceiling by ``taskset``): MPICH's mpirun binds nothing by default, and
+then each process's helper threads (XLA's, JAX's dispatch) wake on whichever core is free, i.e.
+on the other rank's, which waits for the interrupted rank at the next collective. On 512² the
+2-rank forward solve took about a fifth longer unbound (``--bind none`` to see it).
+
 Usage:
     python scripts/bench_solvers.py [--case plaplace neohookean transient] [--n 256 512]
         [--ranks 1 2] [--repeat 3] [--rounds 2] [--flux pow|explog]
-        [--reference /work/dolfinx-ref] [--bind none|core] [--no-ceiling] [--json FILE]
+        [--reference /work/dolfinx-ref] [--bind core|none] [--no-ceiling] [--json FILE]
 """
 import argparse
 import json
@@ -43,7 +49,7 @@ if not os.path.exists(REFERENCE_SCRIPT):
     REFERENCE_SCRIPT = "/work/shared/reference/plaplace_dolfinx.py"
 
 ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-       "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+       "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
        "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu"}
 
 
@@ -378,8 +384,9 @@ def main():
     ap.add_argument("--flux", choices=["pow", "explog"], default="pow",
                     help="how the p-Laplacian's power is written in JAX (same function)")
     ap.add_argument("--reference", default="/work/dolfinx-ref")
-    ap.add_argument("--bind", choices=["none", "core"], default="none",
-                    help="mpirun process binding of crk's and the reference's ranks")
+    ap.add_argument("--bind", choices=["core", "none"], default="core",
+                    help="mpirun process binding of crk's and the reference's ranks (default "
+                         "core: one core per rank; none: MPICH's default)")
     ap.add_argument("--no-ceiling", dest="ceiling", action="store_false",
                     help="skip the two 1-rank workers at once (the machine's ceiling for the "
                          "2-rank speed-up)")
