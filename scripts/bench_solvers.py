@@ -337,7 +337,7 @@ def _binding(bind):
     return [] if bind == "none" else ["-bind-to", bind]
 
 
-def _crk_cmd(case, n, ranks, repeat, flux, bind="none"):
+def _crk_cmd(case, n, ranks, repeat, flux, bind="core"):
     py = sys.executable
     mpirun = os.path.join(os.path.dirname(py), "mpirun")
     return [mpirun, *_binding(bind), "-n", str(ranks), py, os.path.abspath(__file__),
@@ -347,21 +347,22 @@ def _crk_cmd(case, n, ranks, repeat, flux, bind="none"):
 CRK_ENV = {"PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
-def crk_run(case, n, ranks, repeat, flux, bind="none"):
+def crk_run(case, n, ranks, repeat, flux, bind="core"):
     return run(_crk_cmd(case, n, ranks, repeat, flux, bind), env=CRK_ENV)
 
 
-def crk_pair_at_once(case, n, repeat, flux, bind="none"):
+def crk_pair_at_once(case, n, repeat, flux, bind="core"):
     """Two independent 1-rank workers started together (each on its own core with
     ``bind="core"``): their forward times against one worker alone give what two ranks could
     gain on this machine at best, with crk's own mix of arithmetic and memory traffic."""
+    # taskset, not mpirun's binding: hydra would bind each lone rank to core 0.
     cmds = [(["taskset", "-c", str(core)] if bind == "core" else []) +
-            _crk_cmd(case, n, 1, repeat, flux) for core in (0, 1)]
+            _crk_cmd(case, n, 1, repeat, flux, bind="none") for core in (0, 1)]
     procs = [start(cmd, env=CRK_ENV) for cmd in cmds]
     return [finish(proc, cmd) for proc, cmd in zip(procs, cmds)]
 
 
-def reference_run(prefix, n, ranks, repeat, bind="none"):
+def reference_run(prefix, n, ranks, repeat, bind="core"):
     py = os.path.join(prefix, "bin", "python")
     mpirun = os.path.join(prefix, "bin", "mpirun")
     cmd = [mpirun, *_binding(bind), "-n", str(ranks), py, REFERENCE_SCRIPT, "--n", str(n),
